@@ -1,0 +1,84 @@
+"""Fixtures that start real vigremote servers on free ports (no mocks)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from vigremote.app import create_app
+from vigremote.auth import Passwords
+from vigremote.cases import open_session
+from vigremote.config import Config
+from vigremote.state import SIGNER, STORE
+from vigremote.storage import Store, User
+
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    config: Config
+
+    @property
+    def url(self) -> str:
+        return self.config.base_url
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1) + "/ws"
+
+    @property
+    def store(self) -> Store:
+        return self.app[STORE]
+
+    def add_user(self, username: str, role: str = "practitioner") -> User:
+        return self.store.add_user(username, username.title(), role, Passwords().hash(PASSWORD))
+
+    def new_session(self, owner: User, label: str = "Family A") -> dict[str, Any]:
+        case = self.store.add_case(owner.id, label)
+        created = open_session(self.store, self.config, self.app[SIGNER], case)
+        created["case_id"] = case.id
+        created["token"] = created["family_link"].rsplit("/", 1)[1]
+        return created
+
+    def practitioner_token(self, session_id: str, user: User, ttl_s: int = 600) -> str:
+        return self.app[SIGNER].issue(session_id, "practitioner", user.id, user.display_name, ttl_s)
+
+
+async def start_server(data_dir: Path, **overrides: Any) -> tuple[web.AppRunner, RunningServer]:
+    config = Config(data_dir=data_dir, host="127.0.0.1", port=free_port(), **overrides)
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    return runner, RunningServer(app, config)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    runner, running = await start_server(tmp_path / "data")
+    yield running
+    await runner.cleanup()
+
+
+async def login(http: aiohttp.ClientSession, server: RunningServer, username: str) -> str:
+    """Log in over the REST API; returns the CSRF token."""
+    async with http.post(
+        f"{server.url}/api/login", json={"username": username, "password": PASSWORD}
+    ) as response:
+        assert response.status == 200, await response.text()
+        return str((await response.json())["csrf"])

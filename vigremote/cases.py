@@ -1,0 +1,134 @@
+"""Cases (a family, under a pseudonymous label) and their sessions, for their practitioner only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from vigremote.accounts import current_user
+from vigremote.auth import TokenSigner
+from vigremote.config import Config
+from vigremote.httpjson import error, read_json, text_field
+from vigremote.rooms import end_room
+from vigremote.state import CONFIG, ROOMS, SIGNER, STORE
+from vigremote.storage import Case, Session, Store, User
+
+FAMILY_PARTICIPANT_ID = "family"
+
+
+def family_link(config: Config, signer: TokenSigner, session: Session) -> str:
+    """The link a family opens on their phone: it alone says who they are and where to go."""
+    token = signer.issue(
+        session.id, "family", FAMILY_PARTICIPANT_ID, "Family", config.family_link_ttl_s
+    )
+    return f"{config.base_url}/f/{token}"
+
+
+def open_session(store: Store, config: Config, signer: TokenSigner, case: Case) -> dict[str, Any]:
+    """Create a filming session for a case; returns its JSON with the family link."""
+    session = store.add_session(case.id, "filming")
+    store.audit(case.owner_id, "session-created", f"session:{session.id}", case=case.id)
+    return {"session": session.to_json(), "family_link": family_link(config, signer, session)}
+
+
+def owned_case(store: Store, user: User, case_id: str) -> Case:
+    """The case, if this user is its practitioner; 403 otherwise (and the attempt is audited)."""
+    case = store.case(case_id)
+    if case.owner_id != user.id:
+        store.audit(user.id, "access-denied", f"case:{case_id}")
+        raise error(403, "forbidden", "this case belongs to another practitioner")
+    return case
+
+
+def owned_session(store: Store, user: User, session_id: str) -> tuple[Case, Session]:
+    session = store.session(session_id)
+    return owned_case(store, user, session.case_id), session
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    user = current_user(request)
+    cases = request.app[STORE].cases_of(user.id)
+    return web.json_response({"cases": [c.to_json() for c in cases]})
+
+
+async def create_case(request: web.Request) -> web.Response:
+    user = current_user(request)
+    if user.role != "practitioner":
+        raise error(403, "forbidden", "only practitioners hold cases")
+    label = text_field(await read_json(request), "label", 80)
+    store = request.app[STORE]
+    case = store.add_case(user.id, label)
+    store.audit(user.id, "case-created", f"case:{case.id}")
+    return web.json_response({"case": case.to_json()}, status=201)
+
+
+async def get_case(request: web.Request) -> web.Response:
+    user = current_user(request)
+    store = request.app[STORE]
+    case = owned_case(store, user, request.match_info["case_id"])
+    sessions = [s.to_json() for s in store.sessions_of(case.id)]
+    return web.json_response({"case": case.to_json(), "sessions": sessions})
+
+
+async def create_session(request: web.Request) -> web.Response:
+    user = current_user(request)
+    store = request.app[STORE]
+    case = owned_case(store, user, request.match_info["case_id"])
+    created = open_session(store, request.app[CONFIG], request.app[SIGNER], case)
+    return web.json_response(created, status=201)
+
+
+async def get_session(request: web.Request) -> web.Response:
+    user = current_user(request)
+    _, session = owned_session(request.app[STORE], user, request.match_info["session_id"])
+    room = request.app[ROOMS].get(session.id)
+    participants = await room.roster() if room else []
+    return web.json_response({"session": session.to_json(), "participants": participants})
+
+
+async def new_family_link(request: web.Request) -> web.Response:
+    user = current_user(request)
+    store = request.app[STORE]
+    _, session = owned_session(store, user, request.match_info["session_id"])
+    if not session.is_open:
+        raise error(409, "session-ended", "this session has ended")
+    store.audit(user.id, "family-link-issued", f"session:{session.id}")
+    link = family_link(request.app[CONFIG], request.app[SIGNER], session)
+    return web.json_response({"family_link": link})
+
+
+async def join_token(request: web.Request) -> web.Response:
+    """A short-lived token for the practitioner's own signalling socket."""
+    user = current_user(request)
+    store, config = request.app[STORE], request.app[CONFIG]
+    _, session = owned_session(store, user, request.match_info["session_id"])
+    if not session.is_open:
+        raise error(409, "session-ended", "this session has ended")
+    token = request.app[SIGNER].issue(
+        session.id, "practitioner", user.id, user.display_name, config.participant_token_ttl_s
+    )
+    return web.json_response({"token": token})
+
+
+async def end_session(request: web.Request) -> web.Response:
+    user = current_user(request)
+    store = request.app[STORE]
+    _, session = owned_session(store, user, request.match_info["session_id"])
+    session = store.end_session(session.id)
+    store.audit(user.id, "session-ended", f"session:{session.id}")
+    room = request.app[ROOMS].get(session.id)
+    if room is not None:
+        await end_room(room)
+    return web.json_response({"session": session.to_json()})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/cases", list_cases)
+    app.router.add_post("/api/cases", create_case)
+    app.router.add_get("/api/cases/{case_id}", get_case)
+    app.router.add_post("/api/cases/{case_id}/sessions", create_session)
+    app.router.add_get("/api/sessions/{session_id}", get_session)
+    app.router.add_post("/api/sessions/{session_id}/family-link", new_family_link)
+    app.router.add_post("/api/sessions/{session_id}/join-token", join_token)
+    app.router.add_post("/api/sessions/{session_id}/end", end_session)

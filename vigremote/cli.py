@@ -1,0 +1,219 @@
+"""The `vigremote` command: run the server, and the scripting/operations subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import secrets
+import ssl
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from vigremote.app import create_app
+from vigremote.auth import Passwords, TokenSigner
+from vigremote.cases import open_session
+from vigremote.config import Config, IceServer, ensure_private_dir, load_secret
+from vigremote.storage import ROLES_WITH_ACCOUNTS, Conflict, Store
+
+DEMO_USER = "demo"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    ice = tuple(
+        IceServer(url, args.ice_username, args.ice_credential)
+        if url.startswith("turn")
+        else IceServer(url)
+        for url in args.ice_server
+    )
+    return Config(
+        data_dir=Path(args.data).resolve(),
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        ice_servers=ice,
+        redis_url=args.redis_url,
+        secure_cookies=bool(args.cert) or (args.public_url or "").startswith("https:"),
+    )
+
+
+def _open_store(config: Config) -> Store:
+    ensure_private_dir(config.data_dir)
+    return Store(config.db_path)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.demo:
+        print(json.dumps(_demo(config), indent=2), flush=True)
+    ssl_context = None
+    if args.cert:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(args.cert, args.key)
+    print(f"vigremote listening on {config.base_url}  (data: {config.data_dir})", flush=True)
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        ssl_context=ssl_context,
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+def _demo(config: Config) -> dict[str, Any]:
+    """A demo practitioner (fresh password each start), a demo case and a session to join."""
+    store = _open_store(config)
+    try:
+        passwords = Passwords()
+        password = secrets.token_urlsafe(9)
+        user = store.user_by_name(DEMO_USER)
+        if user is None:
+            user = store.add_user(
+                DEMO_USER, "Demo Practitioner", "practitioner", passwords.hash(password)
+            )
+        else:
+            store.set_password_hash(user.id, passwords.hash(password))
+        cases = store.cases_of(user.id)
+        case = cases[0] if cases else store.add_case(user.id, "Demo family")
+        created = open_session(store, config, TokenSigner(load_secret(config.data_dir)), case)
+        return {
+            "practitioner_page": f"{config.base_url}/app",
+            "practitioner_login": {"username": DEMO_USER, "password": password},
+            "case_id": case.id,
+            "session_id": created["session"]["id"],
+            "family_link": created["family_link"],
+        }
+    finally:
+        store.close()
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password (8 characters or more): ")
+    else:
+        print("error: give the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    store = _open_store(config)
+    try:
+        password_hash = Passwords().hash(password)
+        user = store.add_user(args.username, args.name or args.username, args.role, password_hash)
+        store.audit("cli", "user-added", f"user:{user.id}", role=args.role)
+    except (ValueError, Conflict) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(json.dumps({"id": user.id, "username": user.username, "role": user.role}))
+    return 0
+
+
+def cmd_session_create(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = _open_store(config)
+    try:
+        owner = store.user_by_name(args.owner)
+        if owner is None or owner.role != "practitioner":
+            print(f"error: no practitioner called {args.owner!r}", file=sys.stderr)
+            return 1
+        if args.case:
+            case = store.case(args.case)
+            if case.owner_id != owner.id:
+                print("error: that case belongs to another practitioner", file=sys.stderr)
+                return 1
+        else:
+            case = store.add_case(owner.id, args.case_label)
+        created = open_session(store, config, TokenSigner(load_secret(config.data_dir)), case)
+    except Exception as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(
+        json.dumps(
+            {
+                "case_id": case.id,
+                "session_id": created["session"]["id"],
+                "family_link": created["family_link"],
+                "practitioner_page": f"{config.base_url}/app",
+            }
+        )
+    )
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="recordings", help="data folder (default: recordings)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--public-url", help="the URL families reach, e.g. https://vig.example.org")
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        help="a STUN or TURN URL for browsers and the server (repeatable)",
+    )
+    parser.add_argument("--ice-username", help="TURN username")
+    parser.add_argument("--ice-credential", help="TURN password")
+    parser.add_argument("--redis-url", help="share live state through Redis (later releases)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="vigremote", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="create a demo practitioner and session and print how to join",
+    )
+    serve.add_argument("--cert", help="TLS certificate (phones need https for the camera)")
+    serve.add_argument("--key", help="TLS private key")
+    serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("user", help="manage accounts").add_subparsers(
+        dest="action", required=True
+    )
+    add = user.add_parser("add", help="create a practitioner, supervisor or admin")
+    _common(add)
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES_WITH_ACCOUNTS, default="practitioner")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=cmd_user_add)
+
+    session = sub.add_parser("session", help="filming sessions").add_subparsers(
+        dest="action", required=True
+    )
+    create = session.add_parser("create", help="create a session; prints ids and links as JSON")
+    _common(create)
+    create.add_argument("--owner", required=True, help="the practitioner's username")
+    which = create.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", help="an existing case id")
+    which.add_argument("--case-label", help="create a new case with this label")
+    create.set_defaults(func=cmd_session_create)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    if getattr(args, "cert", None) and not getattr(args, "key", None):
+        print("error: --cert needs --key", file=sys.stderr)
+        return 2
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

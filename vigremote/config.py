@@ -1,0 +1,79 @@
+"""Server configuration: one immutable object built by the CLI or by tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """One STUN or TURN server handed to browsers and to aiortc alike."""
+
+    urls: str
+    username: str | None = None
+    credential: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        out = {"urls": self.urls}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.credential is not None:
+            out["credential"] = self.credential
+        return out
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    # No public STUN host is assumed: families behind NAT need a TURN server configured here.
+    ice_servers: tuple[IceServer, ...] = ()
+    redis_url: str | None = None
+    # Family links stay valid for a week: sessions are booked ahead and sent by text message.
+    family_link_ttl_s: int = 7 * 24 * 3600
+    participant_token_ttl_s: int = 12 * 3600
+    login_ttl_s: int = 12 * 3600
+    max_message_bytes: int = 64 * 1024
+    max_sdp_lines: int = 1000
+    heartbeat_s: float = 10.0
+    outgoing_queue_size: int = 128
+    # Server-wide codec order: every peer gets the same video codec so frames forward unchanged.
+    video_codecs: tuple[str, ...] = ("VP8", "H264")
+    web_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
+    secure_cookies: bool = False
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "vigremote.sqlite3"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create a folder only its owner can read: it holds families' data."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The signing key for links and cookies, made once per data folder and kept 0600."""
+    ensure_private_dir(data_dir)
+    key_path = data_dir / "secret.key"
+    if not key_path.exists():
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return bytes.fromhex(key_path.read_text().strip())

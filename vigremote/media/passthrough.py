@@ -1,0 +1,86 @@
+"""Tap encoded frames at aiortc's decoder hook instead of decoding them.
+
+aiortc (pinned to 1.16 in pyproject.toml) has no public API for received encoded frames
+(aiortc#984). Its receiver assembles each frame in a jitter buffer and hands
+`(codec, JitterFrame)` to a decoder thread, which asks the module-level
+`aiortc.rtcrtpreceiver.get_decoder(codec)` for a decoder. We replace that one function with a
+factory whose "decoder" returns the encoded frame unchanged, so every remote track yields
+`EncodedFrame`s. This is process-wide, which suits a server that never wants decoded video on
+its hot path; the price is that aiortc no longer sends a PLI on decode errors, so feeds ask for
+keyframes themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import aiortc.rtcrtpreceiver as _receiver_module
+
+AIORTC_VERSION_RELIED_ON = "1.16.0"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One complete encoded frame as the browser sent it."""
+
+    codec: str  # "VP8", "H264" or "opus" (aiortc's codec names)
+    data: bytes
+    pts: int  # RTP timestamp, rebased by aiortc to start near 0
+    time_base: Fraction
+    keyframe: bool
+
+
+def is_keyframe(codec: str, data: bytes) -> bool:
+    """True if a decoder can start at this frame (audio frames always can)."""
+    name = codec.upper()
+    if name == "VP8":
+        # RFC 6386 9.1: bit 0 of the frame tag is 0 for key frames, followed by a start code.
+        return len(data) >= 6 and (data[0] & 0x01) == 0 and data[3:6] == b"\x9d\x01\x2a"
+    if name == "H264":
+        return _h264_has_idr(data)
+    return True
+
+
+def _h264_has_idr(data: bytes) -> bool:
+    """Scan an Annex-B access unit for an IDR slice (NAL type 5)."""
+    start = 0
+    while True:
+        index = data.find(b"\x00\x00\x01", start)
+        if index < 0 or index + 3 >= len(data):
+            return False
+        if data[index + 3] & 0x1F == 5:
+            return True
+        start = index + 3
+
+
+class _PassthroughDecoder:
+    def __init__(self, codec_name: str, clock_rate: int) -> None:
+        self._codec = codec_name
+        self._time_base = Fraction(1, clock_rate)
+
+    def decode(self, encoded_frame: Any) -> list[EncodedFrame]:
+        data = bytes(encoded_frame.data)
+        return [
+            EncodedFrame(
+                codec=self._codec,
+                data=data,
+                pts=int(encoded_frame.timestamp),
+                time_base=self._time_base,
+                keyframe=is_keyframe(self._codec, data),
+            )
+        ]
+
+
+def _passthrough_decoder_factory(codec: Any) -> _PassthroughDecoder:
+    return _PassthroughDecoder(codec.name, codec.clockRate)
+
+
+def install() -> None:
+    """Make every aiortc receiver in this process yield EncodedFrames (idempotent)."""
+    setattr(_receiver_module, "get_decoder", _passthrough_decoder_factory)  # noqa: B010
+
+
+def installed() -> bool:
+    return getattr(_receiver_module, "get_decoder", None) is _passthrough_decoder_factory

@@ -1,0 +1,173 @@
+"""One RTCPeerConnection per browser, with the server as the only peer.
+
+The browser always offers (one audio and one video transceiver); the server answers. aiortc has
+no ICE restart, so a browser that loses its connection sends a brand-new offer and gets a
+brand-new Peer; the Feeds it publishes to and reads from stay the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from vigremote.config import IceServer
+from vigremote.media.feeds import ForwardTrack
+
+log = logging.getLogger(__name__)
+
+_SDP_LINE = re.compile(r"^[a-z]=[\x20-\x7e\t]*$")
+
+
+class BadOffer(ValueError):
+    """The browser's offer or candidate cannot be used; the message says why, for a person."""
+
+
+def check_offer(sdp: object, max_lines: int, max_bytes: int) -> str:
+    """Refuse an SDP before aiortc sees it: wrong type, too big, not SDP, or no usable media."""
+    if not isinstance(sdp, str) or not sdp:
+        raise BadOffer("the offer has no SDP text")
+    if len(sdp) > max_bytes:
+        raise BadOffer("the offer is too large")
+    lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
+    if len(lines) > max_lines:
+        raise BadOffer(f"the offer has more than {max_lines} lines")
+    if lines[0] != "v=0":
+        raise BadOffer("the offer is not SDP (it must start with v=0)")
+    for number, line in enumerate(lines, start=1):
+        if not _SDP_LINE.match(line):
+            raise BadOffer(f"line {number} of the offer is not an SDP line")
+    kinds = [line.split()[0][2:] for line in lines if line.startswith("m=")]
+    if not kinds or any(kind not in ("audio", "video") for kind in kinds):
+        raise BadOffer("the offer must contain only audio and video")
+    if kinds.count("audio") > 1 or kinds.count("video") > 1:
+        raise BadOffer("the offer may carry one audio and one video track")
+    return "\r\n".join(lines) + "\r\n"
+
+
+@dataclass
+class IncomingTrack:
+    kind: str
+    track: Any
+    receiver: RTCRtpReceiver
+
+    async def request_keyframe(self) -> None:
+        """Send a PLI to the publisher (aiortc only does so itself on decode errors)."""
+        for source in self.receiver.getSynchronizationSources():
+            await self.receiver._send_rtcp_pli(source.source)
+
+
+def _codec_preferences(kind: str, video_codecs: tuple[str, ...]) -> list[Any]:
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    if kind == "audio":
+        return [c for c in capabilities if c.name.lower() == "opus"]
+    ordered: list[Any] = []
+    for name in video_codecs:
+        ordered += [c for c in capabilities if c.name.upper() == name.upper()]
+    return ordered + [c for c in capabilities if c.name == "rtx"]
+
+
+class Peer:
+    """The server's side of one browser's connection."""
+
+    def __init__(
+        self,
+        ice_servers: tuple[IceServer, ...],
+        video_codecs: tuple[str, ...],
+        on_state: Callable[[Peer, str], None],
+    ) -> None:
+        servers = [
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in ice_servers
+        ]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self._video_codecs = video_codecs
+        self._on_state = on_state
+        self.outgoing: list[ForwardTrack] = []
+        self.incoming: list[IncomingTrack] = []
+        self.video_codec: str | None = None
+
+        @self.pc.on("connectionstatechange")
+        def _changed() -> None:
+            self._on_state(self, self.pc.connectionState)
+
+    @property
+    def state(self) -> str:
+        return str(self.pc.connectionState)
+
+    async def answer(self, offer_sdp: str, outgoing: dict[str, ForwardTrack]) -> str:
+        """Apply a checked offer, attach what this browser should receive, return the answer."""
+        for kind in ("audio", "video"):
+            transceiver = self.pc.addTransceiver(kind, direction="sendrecv")
+            transceiver.setCodecPreferences(_codec_preferences(kind, self._video_codecs))
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:  # aiortc raises many types for a bad SDP
+            raise BadOffer(f"the offer could not be used: {exc or type(exc).__name__}") from exc
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.mid is None:
+                continue
+            track = outgoing.get(transceiver.kind)
+            if track is not None:
+                transceiver.sender.replaceTrack(track)
+                # In aiortc's pack path a viewer's PLI is otherwise ignored: pass it upstream.
+                setattr(transceiver.sender, "_send_keyframe", track.request_keyframe)  # noqa: B010
+                self.outgoing.append(track)
+            remote = transceiver.receiver.track
+            if remote is not None:
+                self.incoming.append(IncomingTrack(transceiver.kind, remote, transceiver.receiver))
+            if transceiver.kind == "video" and transceiver._codecs:
+                self.video_codec = transceiver._codecs[0].name
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
+    async def add_candidate(self, candidate: object) -> None:
+        """Apply a trickled browser candidate; None (or {}) means end of candidates."""
+        if (
+            candidate is None
+            or candidate == {}
+            or (isinstance(candidate, dict) and not candidate.get("candidate"))
+        ):
+            await self.pc.addIceCandidate(None)
+            return
+        if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate"), str):
+            raise BadOffer("a candidate must be an object with a 'candidate' string")
+        text = candidate["candidate"]
+        if len(text) > 1024:
+            raise BadOffer("the candidate is too long")
+        try:
+            parsed: RTCIceCandidate = candidate_from_sdp(text.split(":", 1)[-1])
+        except Exception as exc:
+            raise BadOffer("the candidate could not be parsed") from exc
+        mid = candidate.get("sdpMid")
+        index = candidate.get("sdpMLineIndex")
+        parsed.sdpMid = mid if isinstance(mid, str) else None
+        parsed.sdpMLineIndex = index if isinstance(index, int) else None
+        if parsed.sdpMid is None and parsed.sdpMLineIndex is None:
+            parsed.sdpMLineIndex = 0
+        try:
+            await self.pc.addIceCandidate(parsed)
+        except Exception as exc:
+            raise BadOffer(f"the candidate was refused: {exc}") from exc
+
+    async def close(self) -> None:
+        for track in self.outgoing:
+            track.stop()
+        try:
+            await asyncio.wait_for(self.pc.close(), timeout=5)
+        except (TimeoutError, Exception) as exc:  # closing must never take the room down
+            log.warning("closing a peer connection failed: %r", exc)

@@ -1,0 +1,129 @@
+"""The REST API's OpenAPI 3.1 document, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from vigremote import __version__
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_CSRF: list[dict[str, list[str]]] = [{"cookie": [], "csrf": []}]
+
+
+def _op(summary: str, ok: int = 200, body: str | None = None, write: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {str(ok): {"description": "OK", "content": {"application/json": {}}}},
+    }
+    for status in ("400", "401", "403", "404", "409"):
+        op["responses"][status] = _ERROR
+    op["security"] = _CSRF if write else [{"cookie": []}]
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+    return op
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def document() -> dict[str, Any]:
+    case_id, session_id = [_path_param("case_id")], [_path_param("session_id")]
+    login = _op("Log in; sets the session cookie and returns the CSRF token", body="Login")
+    login["security"] = []
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "vigremote",
+            "version": __version__,
+            "description": (
+                "REST API of vigremote. Live signalling uses the WebSocket at /ws "
+                "(handshake {type: hello, version: 1, token}). State-changing requests need "
+                "the X-CSRF-Token header returned by /api/login or /api/me."
+            ),
+        },
+        "paths": {
+            "/api/login": {"post": login},
+            "/api/logout": {"post": _op("Log out")},
+            "/api/me": {"get": _op("The logged-in user and CSRF token", write=False)},
+            "/api/cases": {
+                "get": _op("The practitioner's own cases", write=False),
+                "post": _op("Create a case for a family", ok=201, body="NewCase"),
+            },
+            "/api/cases/{case_id}": {
+                "parameters": case_id,
+                "get": _op("A case and its sessions", write=False),
+            },
+            "/api/cases/{case_id}/sessions": {
+                "parameters": case_id,
+                "post": _op("Create a filming session and its family link", ok=201),
+            },
+            "/api/sessions/{session_id}": {
+                "parameters": session_id,
+                "get": _op("A session and who is in it now", write=False),
+            },
+            "/api/sessions/{session_id}/family-link": {
+                "parameters": session_id,
+                "post": _op("Issue a fresh family link"),
+            },
+            "/api/sessions/{session_id}/join-token": {
+                "parameters": session_id,
+                "post": _op("A token for the practitioner's signalling socket"),
+            },
+            "/api/sessions/{session_id}/end": {
+                "parameters": session_id,
+                "post": _op("End the session for everyone"),
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "vig_login"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
+            "schemas": {
+                "Login": {
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                },
+                "NewCase": {
+                    "type": "object",
+                    "required": ["label"],
+                    "properties": {"label": {"type": "string", "maxLength": 80}},
+                },
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error a person can read",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+            },
+        },
+    }
+
+
+async def serve(request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", serve)

@@ -1,0 +1,45 @@
+"""The browser pages and their static files, with headers that keep family links private."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vigremote.httpjson import Handler
+from vigremote.state import CONFIG
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # A family link carries its token in the path: never leak it to another site.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cache-Control", "no-store")
+    # The camera and microphone are for this site only.
+    response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self)")
+    return response
+
+
+def _page(name: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(request.app[CONFIG].web_dir / name)
+
+    return handler
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/app")
+
+
+def add_routes(app: web.Application) -> None:
+    web_dir = app[CONFIG].web_dir
+    app.router.add_get("/", root)
+    app.router.add_get("/app", _page("practitioner.html"))
+    app.router.add_get("/f/{token}", _page("family.html"))
+    app.router.add_static("/static/", web_dir, follow_symlinks=False)

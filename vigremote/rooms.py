@@ -1,0 +1,183 @@
+"""One Room per live session: who is in it, what each may see, and message fan-out.
+
+The Room owns membership. Signalling and media ask it; they keep no copies of their own. Members
+are copied under the lock and messages are sent after it is released, so a slow socket can
+never hold up the room: each participant has a bounded outbox, and one that overflows is
+dropped (its browser reconnects) instead of stalling everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+# Who sees whom in a filming session: the practitioner (and any observer) watch the family;
+# the family sees the practitioner only if the practitioner turns their camera on.
+_WATCHES = {"family": "practitioner", "practitioner": "family", "observer": "family"}
+_PUBLISHES = {"family": "family", "practitioner": "practitioner"}
+
+
+def publisher_watched_by(role: str) -> str | None:
+    return _WATCHES.get(role)
+
+
+def feed_published_by(role: str) -> str | None:
+    return _PUBLISHES.get(role)
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class Outbox:
+    """A participant's bounded queue of outgoing messages, drained by its socket writer."""
+
+    def __init__(self, size: int, on_overflow: Callable[[], None]) -> None:
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=size)
+        self._on_overflow = on_overflow
+        self.overflowed = False
+
+    def send(self, message: dict[str, Any]) -> bool:
+        if self.overflowed:
+            return False
+        try:
+            self.queue.put_nowait(message)
+            return True
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self._on_overflow()
+            return False
+
+    def close(self) -> None:
+        """Wake the writer so it can finish (the sentinel may be dropped if the queue is full)."""
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass
+
+
+@dataclass(eq=False)
+class Participant:
+    id: str
+    role: str
+    name: str
+    outbox: Outbox
+    joined_at: float = field(default_factory=time.time)
+    peer: Any = None  # the media Peer, owned by signalling
+    media_state: str = "none"
+    disconnect: Callable[[int, str], None] = lambda code, reason: None
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "role": self.role, "name": self.name, "media": self.media_state}
+
+
+class Room:
+    def __init__(
+        self, session_id: str, case_id: str, kind: str, feed_factory: Callable[[str, str], Any]
+    ) -> None:
+        self.session_id = session_id
+        self.case_id = case_id
+        self.kind = kind
+        self._lock = asyncio.Lock()
+        self._participants: dict[str, Participant] = {}
+        self._feeds: dict[tuple[str, str], Any] = {}
+        self._feed_factory = feed_factory
+        self.closed = False
+
+    async def join(self, participant: Participant) -> Participant | None:
+        """Add a participant; returns the earlier connection of the same person, now replaced."""
+        async with self._lock:
+            previous = self._participants.get(participant.id)
+            self._participants[participant.id] = participant
+        return previous
+
+    async def leave(self, participant: Participant) -> bool:
+        """Remove this connection, unless a newer one of the same person replaced it."""
+        async with self._lock:
+            if self._participants.get(participant.id) is not participant:
+                return False
+            del self._participants[participant.id]
+            return True
+
+    async def members(self) -> list[Participant]:
+        async with self._lock:
+            return list(self._participants.values())
+
+    async def current(self, participant_id: str) -> Participant | None:
+        async with self._lock:
+            return self._participants.get(participant_id)
+
+    async def is_current(self, participant: Participant) -> bool:
+        return await self.current(participant.id) is participant
+
+    async def broadcast(
+        self, message: dict[str, Any], roles: tuple[str, ...] | None = None
+    ) -> None:
+        for member in await self.members():
+            if roles is None or member.role in roles:
+                member.outbox.send(message)
+
+    async def roster(self) -> list[dict[str, Any]]:
+        return [m.describe() for m in await self.members()]
+
+    async def send_roster(self) -> None:
+        await self.broadcast({"type": "participants", "participants": await self.roster()})
+
+    def feed(self, publisher: str, kind: str) -> Any:
+        """The feed of `publisher`'s `kind` track; it outlives the publisher's connections."""
+        key = (publisher, kind)
+        if key not in self._feeds:
+            self._feeds[key] = self._feed_factory(kind, f"{self.session_id}/{publisher}/{kind}")
+        return self._feeds[key]
+
+    def close(self) -> None:
+        self.closed = True
+        for feed in self._feeds.values():
+            feed.close()
+        self._feeds.clear()
+
+
+async def end_room(room: Room) -> None:
+    """Tell everyone the session is over and hang up on them."""
+    await room.broadcast({"type": "ended"})
+    for member in await room.members():
+        member.disconnect(4002, "the session has ended")
+
+
+class Rooms:
+    """The live rooms of this process (the in-process live-state backend)."""
+
+    def __init__(self, feed_factory: Callable[[str, str], Any]) -> None:
+        self._rooms: dict[str, Room] = {}
+        self._feed_factory = feed_factory
+
+    def get(self, session_id: str) -> Room | None:
+        return self._rooms.get(session_id)
+
+    def open(self, session_id: str, case_id: str, kind: str) -> Room:
+        room = self._rooms.get(session_id)
+        if room is None:
+            room = Room(session_id, case_id, kind, self._feed_factory)
+            self._rooms[session_id] = room
+        return room
+
+    async def discard_if_empty(self, room: Room) -> None:
+        if not await room.members() and self._rooms.get(room.session_id) is room:
+            del self._rooms[room.session_id]
+            room.close()
+
+    def all(self) -> list[Room]:
+        return list(self._rooms.values())
+
+    async def close_all(self) -> None:
+        for room in list(self._rooms.values()):
+            for member in await room.members():
+                member.disconnect(1001, "the server is shutting down")
+            room.close()
+        self._rooms.clear()

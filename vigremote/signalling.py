@@ -1,0 +1,315 @@
+"""The signalling WebSocket: one per browser, handshake first, identity from the signed token.
+
+Two kinds of error, as the protocol document in web/protocol.js describes:
+- a protocol error (not JSON, no handshake, wrong version, bad token, binary or oversized frame)
+  closes the socket with a code and a reason;
+- a user error (a bad offer, a command the role may not give) is an {"type": "error"} message
+  and the socket stays open, with nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from vigremote.auth import Identity, InvalidToken
+from vigremote.config import PROTOCOL_VERSION
+from vigremote.media.peers import BadOffer, Peer, check_offer
+from vigremote.rooms import (
+    Outbox,
+    Participant,
+    Room,
+    end_room,
+    feed_published_by,
+    publisher_watched_by,
+)
+from vigremote.state import CONFIG, ROOMS, SIGNER, STORE
+from vigremote.storage import NotFound
+
+log = logging.getLogger(__name__)
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_POLICY = 1008
+CLOSE_REPLACED = 4001
+CLOSE_ENDED = 4002
+CLOSE_TOO_SLOW = 4003
+HANDSHAKE_TIMEOUT_S = 10.0
+
+
+class ProtocolError(Exception):
+    def __init__(self, reason: str, code: int = CLOSE_PROTOCOL_ERROR) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class UserError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Connection:
+    """One browser's signalling socket, from handshake to hang-up."""
+
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse) -> None:
+        self.app = app
+        self.ws = ws
+        self.config = app[CONFIG]
+        self.room: Room | None = None
+        self.participant: Participant | None = None
+
+    async def run(self) -> None:
+        try:
+            identity = await self._handshake()
+            await self._join(identity)
+            await self._read_loop()
+        except ProtocolError as exc:
+            log.info("closing socket: %s", exc)
+            await self.ws.close(code=exc.code, message=str(exc)[:120].encode())
+        finally:
+            await self._leave()
+
+    # handshake ----------------------------------------------------------------------------
+    async def _handshake(self) -> Identity:
+        try:
+            msg = await self.ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
+        except TimeoutError:
+            raise ProtocolError("no handshake received") from None
+        hello = self._parse(msg)
+        if hello is None:
+            raise ProtocolError("the socket closed before the handshake")
+        if hello.get("type") != "hello":
+            raise ProtocolError("the first message must be the 'hello' handshake")
+        if hello.get("version") != PROTOCOL_VERSION:
+            raise ProtocolError(
+                f"unsupported protocol version (this server speaks {PROTOCOL_VERSION})"
+            )
+        try:
+            identity = self.app[SIGNER].verify(hello.get("token"))  # type: ignore[arg-type]
+        except InvalidToken as exc:
+            raise ProtocolError(str(exc), CLOSE_POLICY) from None
+        try:
+            session = self.app[STORE].session(identity.session_id)
+        except NotFound:
+            raise ProtocolError("this link is not valid", CLOSE_POLICY) from None
+        if not session.is_open:
+            raise ProtocolError("the session has ended", CLOSE_ENDED)
+        self.room = self.app[ROOMS].open(session.id, session.case_id, session.kind)
+        return identity
+
+    def _parse(self, msg: Any) -> dict[str, Any] | None:
+        """A text frame's JSON object; None when the socket is closing."""
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return None
+        if msg.type != WSMsgType.TEXT:
+            raise ProtocolError("only JSON text messages are accepted")
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            raise ProtocolError("malformed JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            raise ProtocolError("a message must be a JSON object with a 'type'")
+        return data
+
+    async def _join(self, identity: Identity) -> None:
+        assert self.room is not None
+        outbox = Outbox(self.config.outgoing_queue_size, self._too_slow)
+        participant = Participant(identity.participant_id, identity.role, identity.name, outbox)
+        participant.disconnect = self._disconnect
+        self.participant = participant
+        self._writer = asyncio.create_task(self._write_loop(outbox))
+        previous = await self.room.join(participant)
+        if previous is not None:
+            previous.disconnect(CLOSE_REPLACED, "you joined again from another page")
+        self.app[STORE].audit(
+            identity.participant_id, "joined", f"session:{identity.session_id}", role=identity.role
+        )
+        outbox.send(
+            {
+                "type": "welcome",
+                "version": PROTOCOL_VERSION,
+                "you": participant.describe(),
+                "session": {"id": self.room.session_id, "kind": self.room.kind},
+                "iceServers": [s.to_json() for s in self.config.ice_servers],
+            }
+        )
+        await self.room.send_roster()
+
+    # messages -----------------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        while not self.ws.closed:
+            message = self._parse(await self.ws.receive())
+            if message is None:
+                return
+            try:
+                await self._dispatch(message)
+            except UserError as exc:
+                self._send(
+                    {
+                        "type": "error",
+                        "code": exc.code,
+                        "message": str(exc),
+                        "about": message["type"],
+                    }
+                )
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "offer":
+            await self._on_offer(message)
+        elif kind == "candidate":
+            await self._on_candidate(message)
+        elif kind == "ping":
+            self._send({"type": "pong"})
+        elif kind == "control":
+            await self._on_control(message)
+        elif kind == "end":
+            await self._on_end()
+        elif kind == "hello":
+            raise UserError("already-joined", "the handshake was already done")
+        else:
+            raise UserError("unknown-type", f"unknown message type {kind[:40]!r}")
+
+    async def _on_offer(self, message: dict[str, Any]) -> None:
+        assert self.room is not None and self.participant is not None
+        config = self.config
+        try:
+            sdp = check_offer(message.get("sdp"), config.max_sdp_lines, config.max_message_bytes)
+        except BadOffer as exc:
+            raise UserError("bad-offer", str(exc)) from None
+        watched = publisher_watched_by(self.participant.role)
+        outgoing = {}
+        if watched is not None:
+            outgoing = {k: self.room.feed(watched, k).subscribe() for k in ("audio", "video")}
+        peer = Peer(config.ice_servers, config.video_codecs, self._peer_state)
+        try:
+            answer = await peer.answer(sdp, outgoing)
+        except BadOffer as exc:
+            await peer.close()
+            raise UserError("bad-offer", str(exc)) from None
+        previous, self.participant.peer = self.participant.peer, peer
+        self._publish(peer)
+        if previous is not None:
+            await self._retire(previous)
+        self._send({"type": "answer", "sdp": answer, "codec": peer.video_codec})
+
+    def _publish(self, peer: Peer) -> None:
+        """Make this browser's tracks the sources of its role's feeds (the recorder taps them)."""
+        assert self.room is not None and self.participant is not None
+        published = feed_published_by(self.participant.role)
+        for incoming in peer.incoming:
+            if published is not None:
+                self.room.feed(published, incoming.kind).attach(
+                    incoming.track, incoming.request_keyframe
+                )
+            else:
+                asyncio.create_task(_drain(incoming.track))
+
+    async def _retire(self, peer: Peer) -> None:
+        """Close a peer this participant no longer uses, and unhook its tracks from feeds."""
+        assert self.room is not None and self.participant is not None
+        published = feed_published_by(self.participant.role)
+        if published is not None:
+            for incoming in peer.incoming:
+                self.room.feed(published, incoming.kind).detach(incoming.track)
+        await peer.close()
+
+    async def _on_candidate(self, message: dict[str, Any]) -> None:
+        assert self.participant is not None
+        if self.participant.peer is None:
+            raise UserError("no-connection", "send an offer before candidates")
+        try:
+            await self.participant.peer.add_candidate(message.get("candidate"))
+        except BadOffer as exc:
+            raise UserError("bad-candidate", str(exc)) from None
+
+    async def _on_control(self, message: dict[str, Any]) -> None:
+        assert self.room is not None and self.participant is not None
+        if self.participant.role != "practitioner":
+            raise UserError("not-allowed", "only the practitioner can do that")
+        action = message.get("action")
+        if action not in ("switch-camera",):
+            raise UserError("bad-control", "unknown control action")
+        families = [m for m in await self.room.members() if m.role == "family"]
+        if not families:
+            raise UserError("no-family", "the family is not connected")
+        for family in families:
+            family.outbox.send({"type": "control", "action": action})
+
+    async def _on_end(self) -> None:
+        assert self.room is not None and self.participant is not None
+        if self.participant.role != "practitioner":
+            raise UserError("not-allowed", "only the practitioner can end the session")
+        store = self.app[STORE]
+        store.end_session(self.room.session_id)
+        store.audit(self.participant.id, "session-ended", f"session:{self.room.session_id}")
+        await end_room(self.room)
+
+    # outgoing -----------------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        if self.participant is not None:
+            self.participant.outbox.send(message)
+
+    async def _write_loop(self, outbox: Outbox) -> None:
+        while True:
+            message = await outbox.queue.get()
+            if message is None or self.ws.closed:
+                return
+            try:
+                await self.ws.send_json(message)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _too_slow(self) -> None:
+        self._disconnect(CLOSE_TOO_SLOW, "the connection is too slow")
+
+    def _disconnect(self, code: int, reason: str) -> None:
+        if not self.ws.closed:
+            asyncio.ensure_future(self.ws.close(code=code, message=reason.encode()))
+
+    def _peer_state(self, peer: Peer, state: str) -> None:
+        participant = self.participant
+        if participant is None or participant.peer is not peer or self.room is None:
+            return
+        participant.media_state = state
+        room = self.room
+        asyncio.ensure_future(room.send_roster())
+
+    # leaving ------------------------------------------------------------------------------
+    async def _leave(self) -> None:
+        participant, room = self.participant, self.room
+        if participant is None or room is None:
+            return
+        if participant.peer is not None:
+            await self._retire(participant.peer)
+            participant.peer = None
+        if await room.leave(participant):
+            await room.send_roster()
+            await self.app[ROOMS].discard_if_empty(room)
+        participant.outbox.close()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(self._writer, timeout=2)
+
+
+async def _drain(track: Any) -> None:
+    """Read and drop a track nobody watches (an unread aiortc track grows without bound)."""
+    with contextlib.suppress(Exception):
+        while True:
+            await track.recv()
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(max_msg_size=config.max_message_bytes, heartbeat=config.heartbeat_s)
+    await ws.prepare(request)
+    await Connection(request.app, ws).run()
+    return ws
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/ws", websocket)

@@ -1,0 +1,272 @@
+// The practitioner's page: log in, cases, sessions, and the live filming view.
+import { ServerConnection, signallingUrl } from './protocol.js';
+
+const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+/** @type {string} */ let csrf = '';
+/** @type {ServerConnection|null} */ let live = null;
+/** @type {MediaStream|null} */ let myStream = null;
+
+/**
+ * Call the REST API; throws an Error carrying the server's readable message.
+ * @param {string} method @param {string} path @param {object} [body]
+ */
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error((data.error && data.error.message) || response.statusText);
+    /** @type {any} */ (error).status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function show(/** @type {string} */ view) {
+  for (const id of ['login-view', 'cases-view', 'case-view', 'live-view']) $(id).hidden = id !== view;
+}
+
+function tell(/** @type {string} */ text) {
+  $('message').textContent = text;
+  $('message').hidden = !text;
+}
+
+async function route() {
+  tell('');
+  if (live && !window.location.hash.startsWith('#live/')) leaveLive();
+  const [view, id] = window.location.hash.slice(1).split('/');
+  try {
+    if (view === 'case' && id) await showCase(id);
+    else if (view === 'live' && id) await showLive(id);
+    else await showCases();
+  } catch (error) {
+    if (/** @type {any} */ (error).status === 401) showLogin();
+    else tell(/** @type {Error} */ (error).message);
+  }
+}
+
+function showLogin() {
+  $('who').textContent = '';
+  $('logout').hidden = true;
+  show('login-view');
+}
+
+async function showCases() {
+  const { cases } = await api('GET', '/api/cases');
+  const list = $('cases');
+  list.replaceChildren();
+  for (const c of cases) {
+    const item = document.createElement('li');
+    const link = document.createElement('a');
+    link.href = `#case/${c.id}`;
+    link.textContent = c.label;
+    item.append(link);
+    list.append(item);
+  }
+  if (!cases.length) list.textContent = 'No cases yet.';
+  show('cases-view');
+}
+
+async function showCase(/** @type {string} */ caseId) {
+  const { case: c, sessions } = await api('GET', `/api/cases/${caseId}`);
+  $('case-title').textContent = c.label;
+  $('new-session').dataset.caseId = caseId;
+  $('new-link').hidden = true;
+  const list = $('sessions');
+  list.replaceChildren();
+  for (const s of sessions) {
+    const item = document.createElement('li');
+    const when = new Date(s.created_at * 1000).toLocaleString();
+    item.textContent = `Filming session, ${when} (${s.status}) `;
+    if (s.status === 'open') {
+      const join = document.createElement('a');
+      join.href = `#live/${s.id}`;
+      join.textContent = 'Open live view';
+      join.className = 'button';
+      item.append(join);
+    }
+    list.append(item);
+  }
+  show('case-view');
+}
+
+async function showLive(/** @type {string} */ sessionId) {
+  show('live-view');
+  if (live && live.sessionId === sessionId) return;
+  leaveLive();
+  const connection = new ServerConnection(signallingUrl(), async () => {
+    const { token } = await api('POST', `/api/sessions/${sessionId}/join-token`);
+    return token;
+  });
+  /** @type {any} */ (connection).sessionId = sessionId;
+  live = connection;
+  connection.onlinkstate = (state, detail) => {
+    $('live-state').textContent = { connecting: 'Connecting…', connected: 'Connected',
+      reconnecting: 'Reconnecting…', closed: `Disconnected${detail ? `: ${detail}` : ''}` }[state];
+  };
+  connection.onmediastate = (state) => {
+    $('live-state').textContent = `Media: ${state}`;
+  };
+  connection.onparticipants = (participants) => renderParticipants(participants);
+  connection.onremotestream = (stream) => {
+    $('family-video').srcObject = stream;
+  };
+  connection.onusererror = (_code, message) => tell(message);
+  connection.onended = () => {
+    tell('The session has ended.');
+    leaveLive();
+  };
+  connection.onfatal = (_code, reason) => tell(`Disconnected: ${reason}`);
+  await connection.start();
+}
+
+/** @param {import('./protocol.js').Participant[]} participants */
+function renderParticipants(participants) {
+  const list = $('participants');
+  list.replaceChildren();
+  for (const p of participants) {
+    const item = document.createElement('li');
+    item.textContent = `${p.name} (${p.role}) — media: ${p.media}`;
+    item.dataset.role = p.role;
+    list.append(item);
+  }
+  const family = participants.find((p) => p.role === 'family');
+  $('family-state').textContent = family
+    ? `Family: ${family.media === 'connected' ? 'connected' : family.media}`
+    : 'Family not connected';
+  $('family-state').dataset.state = family ? family.media : 'absent';
+}
+
+function leaveLive() {
+  if (live) live.close();
+  live = null;
+  if (myStream) myStream.getTracks().forEach((t) => t.stop());
+  myStream = null;
+  $('self-view').hidden = true;
+  setPressed('toggle-camera', false, 'Turn my camera on', 'Turn my camera off');
+  setPressed('toggle-mic', false, 'Unmute me', 'Mute me');
+}
+
+/** @param {string} id @param {boolean} on @param {string} offText @param {string} onText */
+function setPressed(id, on, offText, onText) {
+  $(id).setAttribute('aria-pressed', String(on));
+  $(id).textContent = on ? onText : offText;
+}
+
+/** Filming mode is the default: nothing is sent until the practitioner turns it on. */
+async function toggle(/** @type {'audio'|'video'} */ kind) {
+  if (!live) return;
+  const current = live.localTracks[kind];
+  if (current) {
+    current.stop();
+    await live.setLocalTrack(kind, null);
+  } else {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
+      const track = stream.getTracks()[0];
+      await live.setLocalTrack(kind, track);
+      if (kind === 'video') {
+        myStream = stream;
+        $('self-view').srcObject = stream;
+      }
+    } catch {
+      tell(`Your ${kind === 'video' ? 'camera' : 'microphone'} could not be opened.`);
+      return;
+    }
+  }
+  const on = Boolean(live.localTracks[kind]);
+  if (kind === 'video') {
+    $('self-view').hidden = !on;
+    setPressed('toggle-camera', on, 'Turn my camera on', 'Turn my camera off');
+  } else {
+    setPressed('toggle-mic', on, 'Unmute me', 'Mute me');
+  }
+}
+
+async function copy(/** @type {string} */ text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    tell('Link copied.');
+  } catch {
+    tell(text);
+  }
+}
+
+$('login-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+  try {
+    const data = await api('POST', '/api/login', Object.fromEntries(form));
+    csrf = data.csrf;
+    $('who').textContent = data.user.name;
+    $('logout').hidden = false;
+    await route();
+  } catch (error) {
+    tell(/** @type {Error} */ (error).message);
+  }
+});
+$('logout').addEventListener('click', async () => {
+  leaveLive();
+  await api('POST', '/api/logout').catch(() => {});
+  csrf = '';
+  window.location.hash = '';
+  showLogin();
+});
+$('new-case-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  try {
+    const { case: c } = await api('POST', '/api/cases', { label: new FormData(form).get('label') });
+    form.reset();
+    window.location.hash = `#case/${c.id}`;
+  } catch (error) {
+    tell(/** @type {Error} */ (error).message);
+  }
+});
+$('new-session').addEventListener('click', async () => {
+  const caseId = $('new-session').dataset.caseId;
+  try {
+    const created = await api('POST', `/api/cases/${caseId}/sessions`);
+    await showCase(caseId);
+    $('family-link').value = created.family_link;
+    $('new-link').hidden = false;
+  } catch (error) {
+    tell(/** @type {Error} */ (error).message);
+  }
+});
+$('copy-link').addEventListener('click', () => copy($('family-link').value));
+$('back-to-cases').addEventListener('click', (/** @type {Event} */ e) => {
+  e.preventDefault();
+  window.location.hash = '';
+});
+$('toggle-camera').addEventListener('click', () => toggle('video'));
+$('toggle-mic').addEventListener('click', () => toggle('audio'));
+$('switch-family-camera').addEventListener('click', () => {
+  if (live) live.send({ type: 'control', action: 'switch-camera' });
+});
+$('family-link-live').addEventListener('click', async () => {
+  if (!live) return;
+  const { family_link: link } = await api('POST', `/api/sessions/${/** @type {any} */ (live).sessionId}/family-link`);
+  await copy(link);
+});
+$('end-session').addEventListener('click', async () => {
+  if (!live || !window.confirm('End this session for everyone?')) return;
+  live.send({ type: 'end' });
+});
+window.addEventListener('hashchange', route);
+
+(async () => {
+  try {
+    const me = await api('GET', '/api/me');
+    csrf = me.csrf;
+    $('who').textContent = me.user.name;
+    $('logout').hidden = false;
+    await route();
+  } catch {
+    showLogin();
+  }
+})();
