@@ -8,7 +8,6 @@ from pathlib import Path
 from playwright.async_api import Page
 
 from tests.conftest import PASSWORD, RunningServer
-from vigremote.state import ROOMS
 from tests.support.browser import (
     launch_browser,
     new_desktop_context,
@@ -16,6 +15,7 @@ from tests.support.browser import (
     wait_for_frame_numbers,
 )
 from tests.support.numbered_video import write_numbered_y4m
+from vigremote.state import ROOMS
 
 
 async def practitioner_logs_in(page: Page, server: RunningServer, username: str) -> None:

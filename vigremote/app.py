@@ -9,11 +9,28 @@ from aiohttp import web
 from vigremote import accounts, cases, openapi, pages, signalling
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.config import Config, ensure_private_dir, load_secret
+from vigremote.consent import messages as consent_messages
+from vigremote.consent.store import ConsentStore, load_wording
 from vigremote.httpjson import json_errors
 from vigremote.media import passthrough
 from vigremote.media.feeds import Feed
+from vigremote.recording import control as recording_control
+from vigremote.recording.store import RecordingStore
 from vigremote.rooms import Rooms
-from vigremote.state import CONFIG, PASSWORDS, ROOMS, SIGNER, STORE
+from vigremote.state import (
+    CONFIG,
+    CONSENT_WORDING,
+    CONSENTS,
+    JOIN_HOOKS,
+    MESSAGE_HANDLERS,
+    PASSWORDS,
+    RECORDINGS,
+    ROOMS,
+    SIGNER,
+    STORE,
+    JoinHook,
+    MessageHandler,
+)
 from vigremote.storage import Store
 
 
@@ -25,19 +42,32 @@ def create_app(config: Config) -> web.Application:
     app[PASSWORDS] = Passwords()
     app[SIGNER] = TokenSigner(load_secret(config.data_dir))
     app[ROOMS] = Rooms(Feed)
-    app.cleanup_ctx.append(_store)
+    app[CONSENT_WORDING] = load_wording()
+    handlers: dict[str, MessageHandler] = {
+        "consent": consent_messages.handle_consent,
+        "record": recording_control.handle_record,
+        "bookmark": recording_control.handle_bookmark,
+    }
+    app[MESSAGE_HANDLERS] = handlers
+    join_hooks: list[JoinHook] = [consent_messages.on_join, recording_control.on_join]
+    app[JOIN_HOOKS] = join_hooks
+    app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_rooms)
-    for module in (accounts, cases, signalling, openapi, pages):
+    for module in (accounts, cases, recording_control, signalling, openapi, pages):
         module.add_routes(app)
     return app
 
 
-async def _store(app: web.Application) -> AsyncIterator[None]:
+async def _stores(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     ensure_private_dir(config.data_dir)
-    app[STORE] = Store(config.db_path)
+    store = Store(config.db_path)
+    app[STORE] = store
+    app[CONSENTS] = ConsentStore(store.db)
+    app[RECORDINGS] = RecordingStore(store.db)
+    await recording_control.recover_interrupted(app)
     yield
-    app[STORE].close()
+    store.close()
 
 
 async def _rooms(app: web.Application) -> AsyncIterator[None]:

@@ -37,7 +37,8 @@ def _config(args: argparse.Namespace) -> Config:
         public_url=args.public_url,
         ice_servers=ice,
         redis_url=args.redis_url,
-        secure_cookies=bool(args.cert) or (args.public_url or "").startswith("https:"),
+        secure_cookies=bool(getattr(args, "cert", None))
+        or (args.public_url or "").startswith("https:"),
     )
 
 

@@ -36,7 +36,14 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400/413 that says what is wrong."""
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise error(413, "too-large", "the request body is too large")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
+    # read(n) returns what has arrived so far, not n bytes: keep reading to the end of the body
+    # (or just past the limit), or a body sent in several packets would be cut short.
+    raw = b""
+    while len(raw) <= MAX_JSON_BODY:
+        chunk = await request.content.read(MAX_JSON_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > MAX_JSON_BODY:
         raise error(413, "too-large", "the request body is too large")
     try:

@@ -63,6 +63,10 @@ def document() -> dict[str, Any]:
                 "parameters": case_id,
                 "post": _op("Create a filming session and its family link", ok=201),
             },
+            "/api/cases/{case_id}/recordings": {
+                "parameters": case_id,
+                "get": _op("The case's recordings with bookmarks, consent and status", write=False),
+            },
             "/api/sessions/{session_id}": {
                 "parameters": session_id,
                 "get": _op("A session and who is in it now", write=False),

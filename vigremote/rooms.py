@@ -31,8 +31,17 @@ def feed_published_by(role: str) -> str | None:
     return _PUBLISHES.get(role)
 
 
-class Closable(Protocol):
-    def close(self) -> None: ...
+class SystemParticipant(Protocol):
+    """A server-side member of the room, such as the recorder: it hears every broadcast."""
+
+    id: str
+    role: str
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def receive(self, message: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class Outbox:
@@ -88,6 +97,7 @@ class Room:
         self._participants: dict[str, Participant] = {}
         self._feeds: dict[tuple[str, str], Any] = {}
         self._feed_factory = feed_factory
+        self._system: dict[str, SystemParticipant] = {}
         self.closed = False
 
     async def join(self, participant: Participant) -> Participant | None:
@@ -122,9 +132,19 @@ class Room:
         for member in await self.members():
             if roles is None or member.role in roles:
                 member.outbox.send(message)
+        for system in list(self._system.values()):
+            if roles is None or system.role in roles:
+                system.receive(message)
 
     async def roster(self) -> list[dict[str, Any]]:
-        return [m.describe() for m in await self.members()]
+        people = [m.describe() for m in await self.members()]
+        return people + [s.describe() for s in self._system.values()]
+
+    def add_system(self, participant: SystemParticipant) -> None:
+        self._system[participant.id] = participant
+
+    def system(self, participant_id: str) -> SystemParticipant | None:
+        return self._system.get(participant_id)
 
     async def send_roster(self) -> None:
         await self.broadcast({"type": "participants", "participants": await self.roster()})
@@ -136,8 +156,12 @@ class Room:
             self._feeds[key] = self._feed_factory(kind, f"{self.session_id}/{publisher}/{kind}")
         return self._feeds[key]
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Let system participants finish (the recorder closes its files), then stop feeds."""
         self.closed = True
+        for system in list(self._system.values()):
+            await system.close()
+        self._system.clear()
         for feed in self._feeds.values():
             feed.close()
         self._feeds.clear()
@@ -170,7 +194,7 @@ class Rooms:
     async def discard_if_empty(self, room: Room) -> None:
         if not await room.members() and self._rooms.get(room.session_id) is room:
             del self._rooms[room.session_id]
-            room.close()
+            await room.close()
 
     def all(self) -> list[Room]:
         return list(self._rooms.values())
@@ -179,5 +203,5 @@ class Rooms:
         for room in list(self._rooms.values()):
             for member in await room.members():
                 member.disconnect(1001, "the server is shutting down")
-            room.close()
+            await room.close()
         self._rooms.clear()

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from vigremote.auth import Identity, InvalidToken
 from vigremote.config import PROTOCOL_VERSION
+from vigremote.errors import CLOSE_PROTOCOL_ERROR, ProtocolError, UserError  # noqa: F401
 from vigremote.media.peers import BadOffer, Peer, check_offer
 from vigremote.rooms import (
     Outbox,
@@ -28,29 +29,16 @@ from vigremote.rooms import (
     feed_published_by,
     publisher_watched_by,
 )
-from vigremote.state import CONFIG, ROOMS, SIGNER, STORE
+from vigremote.state import CONFIG, JOIN_HOOKS, MESSAGE_HANDLERS, ROOMS, SIGNER, STORE
 from vigremote.storage import NotFound
 
 log = logging.getLogger(__name__)
 
-CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
 CLOSE_REPLACED = 4001
 CLOSE_ENDED = 4002
 CLOSE_TOO_SLOW = 4003
 HANDSHAKE_TIMEOUT_S = 10.0
-
-
-class ProtocolError(Exception):
-    def __init__(self, reason: str, code: int = CLOSE_PROTOCOL_ERROR) -> None:
-        super().__init__(reason)
-        self.code = code
-
-
-class UserError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Connection:
@@ -138,6 +126,8 @@ class Connection:
                 "iceServers": [s.to_json() for s in self.config.ice_servers],
             }
         )
+        for hook in self.app[JOIN_HOOKS]:
+            await hook(self.app, self.room, participant)
         await self.room.send_roster()
 
     # messages -----------------------------------------------------------------------------
@@ -172,6 +162,9 @@ class Connection:
             await self._on_end()
         elif kind == "hello":
             raise UserError("already-joined", "the handshake was already done")
+        elif kind in self.app[MESSAGE_HANDLERS]:
+            assert self.room is not None and self.participant is not None
+            await self.app[MESSAGE_HANDLERS][kind](self.app, self.room, self.participant, message)
         else:
             raise UserError("unknown-type", f"unknown message type {kind[:40]!r}")
 

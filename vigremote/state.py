@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.config import Config
-from vigremote.rooms import Rooms
+from vigremote.consent.store import ConsentStore
+from vigremote.recording.store import RecordingStore
+from vigremote.rooms import Participant, Room, Rooms
 from vigremote.storage import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -14,3 +19,13 @@ STORE = web.AppKey("store", Store)
 SIGNER = web.AppKey("signer", TokenSigner)
 PASSWORDS = web.AppKey("passwords", Passwords)
 ROOMS = web.AppKey("rooms", Rooms)
+
+# Extra signalling messages handled by domain modules (recording, consent): type -> handler.
+MessageHandler = Callable[[web.Application, Room, Participant, dict[str, Any]], Awaitable[None]]
+MESSAGE_HANDLERS: web.AppKey[dict[str, MessageHandler]] = web.AppKey("message_handlers")
+CONSENTS = web.AppKey("consents", ConsentStore)
+CONSENT_WORDING: web.AppKey[dict[str, Any]] = web.AppKey("consent_wording")
+RECORDINGS = web.AppKey("recordings", RecordingStore)
+# Called after a participant joins a room, to send them the room's current state.
+JoinHook = Callable[[web.Application, Room, Participant], Awaitable[None]]
+JOIN_HOOKS: web.AppKey[list[JoinHook]] = web.AppKey("join_hooks")

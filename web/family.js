@@ -1,5 +1,5 @@
 // The family's page: opened from the link on a phone or tablet, no account, plain words.
-import { ServerConnection, signallingUrl } from './protocol.js';
+import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const token = decodeURIComponent(window.location.pathname.split('/').pop() || '');
@@ -11,6 +11,11 @@ let facing = onPhone ? 'environment' : 'user';
 /** @type {any} */ let wakeLock = null;
 
 const connection = new ServerConnection(signallingUrl(), async () => token);
+/** @type {import('./protocol.js').ConsentWording|null} */ let wording = null;
+/** @type {import('./protocol.js').Consent|null} */ let consent = null;
+const timer = recordingTimer((text) => {
+  $('rec-timer').textContent = text;
+});
 
 function say(/** @type {string} */ text) {
   $('status').textContent = text;
@@ -89,6 +94,65 @@ connection.oncontrol = (action) => {
   if (action === 'switch-camera') switchCamera();
 };
 connection.onusererror = (_code, message) => say(message);
+connection.onconsent = (given, text) => {
+  if (text) wording = text;
+  consent = given;
+  $('consent-change').hidden = !consent;
+  if (!consent && wording) showConsent();
+};
+connection.onrecording = (status) => {
+  const live = status.state === 'recording' || status.state === 'paused';
+  $('rec-indicator').hidden = !live;
+  $('rec-indicator').dataset.state = status.state;
+  $('rec-label').textContent = status.state === 'paused' ? 'Recording paused' : 'Recording';
+  timer.update(status);
+  $('rec-pause').hidden = status.state !== 'recording';
+  // The family may always resume a pause they made; the practitioner resumes their own.
+  $('rec-resume').hidden = !(status.state === 'paused' && status.paused_by === 'family');
+};
+
+/** Show what will be recorded and for what, one purpose at a time, in plain words. */
+function showConsent() {
+  if (!wording) return;
+  $('consent-title').textContent = wording.title;
+  $('consent-intro').textContent = wording.intro;
+  const box = $('consent-purposes');
+  box.replaceChildren();
+  for (const purpose of wording.purposes) {
+    const label = document.createElement('label');
+    label.className = 'purpose';
+    const input = document.createElement('input');
+    input.type = 'checkbox';
+    input.name = purpose.id;
+    input.checked = Boolean(consent && consent.purposes.includes(purpose.id));
+    const text = document.createElement('span');
+    text.textContent = purpose.label;
+    const detail = document.createElement('small');
+    detail.textContent = purpose.detail;
+    label.append(input, text, detail);
+    box.append(label);
+  }
+  $('consent-panel').hidden = false;
+}
+
+function sendConsent(/** @type {string[]} */ purposes) {
+  if (!wording) return;
+  connection.send({ type: 'consent', version: wording.version, purposes });
+  $('consent-panel').hidden = true;
+  say(purposes.includes('analysis')
+    ? 'Thank you. Your practitioner can now record.'
+    : 'Nothing will be recorded.');
+}
+
+$('consent-form').addEventListener('submit', (/** @type {Event} */ event) => {
+  event.preventDefault();
+  const checked = [...$('consent-purposes').querySelectorAll('input:checked')].map((i) => i.name);
+  sendConsent(checked);
+});
+$('consent-decline').addEventListener('click', () => sendConsent([]));
+$('consent-change').addEventListener('click', showConsent);
+$('rec-pause').addEventListener('click', () => connection.send({ type: 'record', action: 'pause' }));
+$('rec-resume').addEventListener('click', () => connection.send({ type: 'record', action: 'resume' }));
 connection.onended = () => finish('The call has ended. Thank you! You can close this page.');
 connection.onfatal = (code, reason) => {
   if (code === 4001) finish('This call is open on another page or device.');

@@ -1,10 +1,22 @@
 // The practitioner's page: log in, cases, sessions, and the live filming view.
-import { ServerConnection, signallingUrl } from './protocol.js';
+import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 /** @type {string} */ let csrf = '';
 /** @type {ServerConnection|null} */ let live = null;
 /** @type {MediaStream|null} */ let myStream = null;
+/** @type {import('./protocol.js').Consent|null} */ let consent = null;
+/** @type {string} */ let recState = 'idle';
+let familyConnected = false;
+const timer = recordingTimer((text) => {
+  $('rec-timer').textContent = text;
+});
+const PURPOSE_NAMES = /** @type {Record<string, string>} */ ({
+  analysis: 'your analysis',
+  shared_review: 'shared review',
+  supervision: 'supervision',
+  training: 'training',
+});
 
 /**
  * Call the REST API; throws an Error carrying the server's readable message.
@@ -91,7 +103,34 @@ async function showCase(/** @type {string} */ caseId) {
     }
     list.append(item);
   }
+  await showRecordings(caseId);
   show('case-view');
+}
+
+async function showRecordings(/** @type {string} */ caseId) {
+  const { recordings } = await api('GET', `/api/cases/${caseId}/recordings`);
+  const body = $('recordings').querySelector('tbody');
+  body.replaceChildren();
+  for (const r of recordings) {
+    const row = document.createElement('tr');
+    row.dataset.recordingId = r.id;
+    const minutes = Math.floor(r.duration_s / 60);
+    const seconds = String(Math.floor(r.duration_s % 60)).padStart(2, '0');
+    const cells = [
+      new Date(r.started_at * 1000).toLocaleString(),
+      `${minutes}:${seconds}`,
+      r.status,
+      String(r.bookmarks.length),
+      r.purposes.map((/** @type {string} */ p) => PURPOSE_NAMES[p] || p).join(', '),
+      `${(r.size_bytes / 1e6).toFixed(1)} MB`,
+    ];
+    for (const text of cells) {
+      const cell = document.createElement('td');
+      cell.textContent = text;
+      row.append(cell);
+    }
+    body.append(row);
+  }
 }
 
 async function showLive(/** @type {string} */ sessionId) {
@@ -121,6 +160,28 @@ async function showLive(/** @type {string} */ sessionId) {
     leaveLive();
   };
   connection.onfatal = (_code, reason) => tell(`Disconnected: ${reason}`);
+  connection.onconsent = (given) => {
+    consent = given;
+    $('consent-summary').textContent = given && given.purposes.length
+      ? `The family agreed to: ${given.purposes.map((p) => PURPOSE_NAMES[p] || p).join(', ')}` +
+        ` (${new Date(given.given_at * 1000).toLocaleTimeString()}, wording ${given.wording_version}).`
+      : given ? 'The family did not agree to recording.' : 'The family has not agreed to recording yet.';
+    updateRecordControls();
+  };
+  connection.onrecording = (status) => {
+    recState = status.state;
+    $('rec-indicator').hidden = !(status.state === 'recording' || status.state === 'paused');
+    $('rec-indicator').dataset.state = status.state;
+    $('rec-label').textContent = status.state === 'paused'
+      ? `Paused${status.paused_by === 'family' ? ' by the family' : ''}` : 'Recording';
+    timer.update(status);
+    if (status.message) tell(status.message);
+    $('rec-resume').disabled = status.paused_by === 'family';
+    updateRecordControls();
+  };
+  connection.onmessage = (message) => {
+    if (message.type === 'bookmarked') tell(`Moment marked at ${message.t_s.toFixed(1)} s.`);
+  };
   await connection.start();
 }
 
@@ -139,11 +200,32 @@ function renderParticipants(participants) {
     ? `Family: ${family.media === 'connected' ? 'connected' : family.media}`
     : 'Family not connected';
   $('family-state').dataset.state = family ? family.media : 'absent';
+  familyConnected = Boolean(family && family.media === 'connected');
+  updateRecordControls();
+}
+
+/** The record button works only with the family's consent and their camera connected. */
+function updateRecordControls() {
+  const active = recState === 'recording' || recState === 'paused';
+  const allowed = Boolean(consent && consent.purposes.includes('analysis'));
+  $('rec-start').hidden = active;
+  $('rec-start').disabled = !allowed || !familyConnected;
+  $('rec-start').title = allowed ? '' : 'The family has not agreed to recording';
+  $('rec-pause').hidden = recState !== 'recording';
+  $('rec-resume').hidden = recState !== 'paused';
+  $('rec-stop').hidden = !active;
+  $('bookmark').hidden = !active;
+  $('bookmark-note').hidden = !active;
 }
 
 function leaveLive() {
   if (live) live.close();
   live = null;
+  consent = null;
+  recState = 'idle';
+  familyConnected = false;
+  $('rec-indicator').hidden = true;
+  updateRecordControls();
   if (myStream) myStream.getTracks().forEach((t) => t.stop());
   myStream = null;
   $('self-view').hidden = true;
@@ -252,6 +334,16 @@ $('family-link-live').addEventListener('click', async () => {
   if (!live) return;
   const { family_link: link } = await api('POST', `/api/sessions/${/** @type {any} */ (live).sessionId}/family-link`);
   await copy(link);
+});
+for (const action of ['start', 'pause', 'resume', 'stop']) {
+  $(`rec-${action}`).addEventListener('click', () => {
+    if (live) live.send({ type: 'record', action });
+  });
+}
+$('bookmark').addEventListener('click', () => {
+  if (!live) return;
+  live.send({ type: 'bookmark', note: $('bookmark-note').value });
+  $('bookmark-note').value = '';
 });
 $('end-session').addEventListener('click', async () => {
   if (!live || !window.confirm('End this session for everyone?')) return;

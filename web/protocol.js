@@ -6,6 +6,10 @@
 // then the browser offers:  -> {type:"offer", sdp}  <- {type:"answer", sdp}
 //                           -> {type:"candidate", candidate}   (null = end of candidates)
 // and the server tells:     <- {type:"participants", participants}  <- {type:"control", action}
+//                           <- {type:"consent", consent, wording?}  <- {type:"recording", state, …}
+// recording (issue 3):      -> {type:"consent", version, purposes}  (family)
+//                           -> {type:"record", action: start|pause|resume|stop}
+//                           -> {type:"bookmark", note}  <- {type:"bookmarked", t_s, note}
 //                           <- {type:"error", code, message}  (a user error: nothing changed)
 //                           <- {type:"ended"}
 // A protocol error closes the socket with a code and reason. aiortc has no ICE restart, so a
@@ -21,6 +25,11 @@ const FINAL_CLOSE_CODES = new Set([1002, 1008, 1009, 4001, 4002]);
  * @typedef {{id: string, kind: string}} SessionInfo
  * @typedef {{you: Participant, session: SessionInfo, iceServers: RTCIceServer[]}} Welcome
  * @typedef {'connecting'|'connected'|'reconnecting'|'closed'} LinkState
+ * @typedef {{id: string, purposes: string[], wording_version: string, given_at: number}} Consent
+ * @typedef {{version: string, title: string, intro: string,
+ *   purposes: {id: string, label: string, detail: string, required_for_recording: boolean}[]}} ConsentWording
+ * @typedef {{state: string, paused_by: string|null, recording_id: string|null,
+ *   elapsed_s: number, message: string|null}} RecordingStatus
  */
 
 export class ServerConnection {
@@ -53,6 +62,9 @@ export class ServerConnection {
     /** @type {(code: string, message: string) => void} */ this.onusererror = () => {};
     /** @type {() => void} */ this.onended = () => {};
     /** @type {(code: number, reason: string) => void} */ this.onfatal = () => {};
+    /** @type {(consent: Consent|null, wording?: ConsentWording) => void} */ this.onconsent = () => {};
+    /** @type {(status: RecordingStatus) => void} */ this.onrecording = () => {};
+    /** @type {(message: any) => void} */ this.onmessage = () => {};
   }
 
   /** Connect (and keep reconnecting after network drops) until close() is called. */
@@ -184,7 +196,14 @@ export class ServerConnection {
         this.closedByUs = true;
         this.onended();
         break;
+      case 'consent':
+        this.onconsent(message.consent, message.wording);
+        break;
+      case 'recording':
+        this.onrecording(message);
+        break;
       default:
+        this.onmessage(message);
         break;
     }
   }
@@ -253,4 +272,30 @@ export class ServerConnection {
 export function signallingUrl() {
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${window.location.host}/ws`;
+}
+
+/**
+ * A running "mm:ss" timer that follows the server's recording status.
+ * @param {(text: string) => void} show
+ */
+export function recordingTimer(show) {
+  /** @type {number|undefined} */ let interval;
+  let base = 0;
+  let since = 0;
+  const format = (/** @type {number} */ seconds) => {
+    const s = Math.max(0, Math.floor(seconds));
+    return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  };
+  return {
+    /** @param {RecordingStatus} status */
+    update(status) {
+      window.clearInterval(interval);
+      base = status.elapsed_s || 0;
+      since = Date.now();
+      show(format(base));
+      if (status.state === 'recording') {
+        interval = window.setInterval(() => show(format(base + (Date.now() - since) / 1000)), 500);
+      }
+    },
+  };
 }

@@ -110,29 +110,48 @@ class Peer:
         return str(self.pc.connectionState)
 
     async def answer(self, offer_sdp: str, outgoing: dict[str, ForwardTrack]) -> str:
-        """Apply a checked offer, attach what this browser should receive, return the answer."""
-        for kind in ("audio", "video"):
-            transceiver = self.pc.addTransceiver(kind, direction="sendrecv")
-            transceiver.setCodecPreferences(_codec_preferences(kind, self._video_codecs))
+        """Apply a checked offer, attach what this browser should receive, return the answer.
+
+        The peer owns every track in `outgoing` from here on: those the offer has no m-line for
+        are stopped at once, and close() stops the rest, so a refused offer leaves nothing
+        subscribed to the room's feeds.
+        """
+        self.outgoing = list(outgoing.values())
         try:
+            # Only the kinds offered: aiortc cannot answer a transceiver the offer left unmatched.
+            offered = {line.split()[0][2:] for line in offer_sdp.split("\r\n") if line[:2] == "m="}
+            for kind in ("audio", "video"):
+                if kind in offered:
+                    transceiver = self.pc.addTransceiver(kind, direction="sendrecv")
+                    transceiver.setCodecPreferences(_codec_preferences(kind, self._video_codecs))
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            attached: list[ForwardTrack] = []
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.mid is None:
+                    continue
+                track = outgoing.get(transceiver.kind)
+                if track is not None:
+                    transceiver.sender.replaceTrack(track)
+                    # In aiortc's pack path a viewer's PLI is otherwise ignored: pass it upstream.
+                    setattr(transceiver.sender, "_send_keyframe", track.request_keyframe)  # noqa: B010
+                    attached.append(track)
+                remote = transceiver.receiver.track
+                if remote is not None:
+                    self.incoming.append(
+                        IncomingTrack(transceiver.kind, remote, transceiver.receiver)
+                    )
+                if transceiver.kind == "video" and transceiver._codecs:
+                    self.video_codec = transceiver._codecs[0].name
+            # aiortc fails here too on SDP it accepted above (no direction, a missing mid...).
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
         except Exception as exc:  # aiortc raises many types for a bad SDP
-            raise BadOffer(f"the offer could not be used: {exc or type(exc).__name__}") from exc
-        for transceiver in self.pc.getTransceivers():
-            if transceiver.mid is None:
-                continue
-            track = outgoing.get(transceiver.kind)
-            if track is not None:
-                transceiver.sender.replaceTrack(track)
-                # In aiortc's pack path a viewer's PLI is otherwise ignored: pass it upstream.
-                setattr(transceiver.sender, "_send_keyframe", track.request_keyframe)  # noqa: B010
-                self.outgoing.append(track)
-            remote = transceiver.receiver.track
-            if remote is not None:
-                self.incoming.append(IncomingTrack(transceiver.kind, remote, transceiver.receiver))
-            if transceiver.kind == "video" and transceiver._codecs:
-                self.video_codec = transceiver._codecs[0].name
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
+            raise BadOffer(
+                f"the offer could not be used: {str(exc) or type(exc).__name__}"
+            ) from exc
+        for track in self.outgoing:
+            if track not in attached:
+                track.stop()
+        self.outgoing = attached
         return str(self.pc.localDescription.sdp)
 
     async def add_candidate(self, candidate: object) -> None:

@@ -1,0 +1,200 @@
+"""A simulated family: an aiortc client that joins a session and sends pre-encoded media.
+
+Frames are encoded once (numbered VP8 video, an Opus tone) and then sent as packets at their
+real pace, so a publisher costs almost no CPU: used by tests that need many or cheap families,
+and by the benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from tests.support.numbered_video import numbered_frame_luma
+
+VIDEO_CLOCK = 90000
+AUDIO_CLOCK = 48000
+
+
+@dataclass
+class EncodedMedia:
+    video: list[tuple[bytes, bool]]  # (VP8 frame, keyframe)
+    audio: list[bytes]  # 20 ms Opus frames
+    fps: int
+
+
+def encode_media(
+    frames: int = 90, fps: int = 30, width: int = 640, height: int = 480, gop: int = 30
+) -> EncodedMedia:
+    """Numbered frames as VP8 (a keyframe every `gop` frames) and one second of Opus tone."""
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height = width, height
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = fractions.Fraction(1, fps)
+    encoder.bit_rate = 800_000
+    encoder.gop_size = gop
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    video: list[tuple[bytes, bool]] = []
+    chroma = np.full((height // 2, width // 2), 128, np.uint8)
+    for index in range(frames):
+        luma = numbered_frame_luma(index, width, height)
+        frame = av.VideoFrame(width, height, "yuv420p")
+        frame.planes[0].update(luma.tobytes())
+        frame.planes[1].update(chroma.tobytes())
+        frame.planes[2].update(chroma.tobytes())
+        frame.pts = index
+        frame.pict_type = (
+            av.video.frame.PictureType.I if index % gop == 0 else av.video.frame.PictureType.NONE
+        )
+        video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(frame)]
+    video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(None)]
+
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate = AUDIO_CLOCK
+    opus.layout = "stereo"
+    opus.format = "s16"
+    audio: list[bytes] = []
+    t = np.arange(960) / AUDIO_CLOCK
+    for index in range(50):
+        tone = (np.sin(2 * np.pi * 440 * (t + index * 0.02)) * 8000).astype(np.int16)
+        samples = np.repeat(tone, 2).reshape(1, -1)
+        af = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
+        af.sample_rate = AUDIO_CLOCK
+        af.pts = index * 960
+        audio += [bytes(p) for p in opus.encode(af)]
+    return EncodedMedia(video, audio, fps)
+
+
+class PacedPacketTrack(MediaStreamTrack):
+    """Loops pre-encoded packets at their real pace; aiortc's sender packs them unchanged."""
+
+    def __init__(self, kind: str, packets: list[bytes], interval: float, clock: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self._packets = packets
+        self._interval = interval
+        self._step = int(clock * interval)
+        self._clock = clock
+        self._index = 0
+        self._start: float | None = None
+        self.sent = 0
+
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._index * self._interval
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        data = self._packets[self._index % len(self._packets)]
+        packet = av.Packet(data)
+        packet.pts = self._index * self._step
+        packet.time_base = fractions.Fraction(1, self._clock)
+        self._index += 1
+        self.sent += 1
+        return packet
+
+
+@dataclass
+class SimulatedFamily:
+    """Joins a session with a family token and publishes the encoded media."""
+
+    ws_url: str
+    token: str
+    media: EncodedMedia | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    pc: RTCPeerConnection | None = None
+    _http: aiohttp.ClientSession | None = None
+    _ws: Any = None
+    _reader: asyncio.Task[None] | None = None
+
+    async def join(self, with_media: bool = True) -> None:
+        self._http = aiohttp.ClientSession()
+        self._ws = await self._http.ws_connect(self.ws_url)
+        await self._ws.send_json({"type": "hello", "version": 1, "token": self.token})
+        self._reader = asyncio.create_task(self._read())
+        await self.wait_for("welcome")
+        if with_media:
+            await self.connect_media()
+
+    async def connect_media(self) -> None:
+        """A new RTCPeerConnection and offer (as a browser does after a reload or drop)."""
+        if self.pc is not None:
+            await self.pc.close()
+        assert self.media is not None, "this client has no media to publish"
+        pc = RTCPeerConnection()
+        self.pc = pc
+        video = PacedPacketTrack(
+            "video", [d for d, _ in self.media.video], 1 / self.media.fps, VIDEO_CLOCK
+        )
+        audio = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK)
+        pc.addTransceiver(audio, direction="sendrecv")
+        video_transceiver = pc.addTransceiver(video, direction="sendrecv")
+        vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in ("VP8", "rtx")]
+        video_transceiver.setCodecPreferences(vp8)
+        await pc.setLocalDescription(await pc.createOffer())
+        answers = len([m for m in self.messages if m["type"] == "answer"])
+        await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
+        answer = await self.wait_for("answer", after=answers)
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._ws.send_str(json.dumps(message))
+
+    async def wait_for(
+        self, kind: str, after: int = 0, timeout: float = 10.0, **match: Any
+    ) -> dict[str, Any]:
+        """The (after+1)-th message of this type (matching the given fields)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [
+                m
+                for m in self.messages
+                if m["type"] == kind and all(m.get(k) == v for k, v in match.items())
+            ]
+            if len(found) > after:
+                return found[after]
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"no {kind!r} message {match} within {timeout} s: {self.messages[-5:]}"
+        )
+
+    async def wait_for_any(
+        self, kinds: tuple[str, ...], after_index: int, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The first message of one of these types received after message number `after_index`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages[after_index:]:
+                if message["type"] in kinds:
+                    return message
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"none of {kinds} within {timeout} s: {self.messages[-5:]}")
+
+    async def _read(self) -> None:
+        async for msg in self._ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.messages.append(json.loads(msg.data))
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._http is not None:
+            await self._http.close()

@@ -1,0 +1,1 @@
+"""Consent: the family decides, purpose by purpose, what a recording may be used for."""

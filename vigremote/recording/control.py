@@ -1,0 +1,147 @@
+"""Driving and listing recordings: signalling messages, the join hook, REST, start-up recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import av
+from aiohttp import web
+
+from vigremote.accounts import current_user
+from vigremote.cases import owned_case
+from vigremote.consent.store import RECORDING_PURPOSE
+from vigremote.errors import UserError
+from vigremote.paths import recording_dir
+from vigremote.recording.recorder import RECORDER_ID, Recorder
+from vigremote.recording.store import RecordingStore
+from vigremote.rooms import Participant, Room
+from vigremote.state import CONFIG, CONSENTS, RECORDINGS, STORE
+
+log = logging.getLogger(__name__)
+MAX_NOTE = 200
+
+
+def recorder_of(app: web.Application, room: Room) -> Recorder:
+    """The room's recorder, added as a system participant the first time it is needed."""
+    existing = room.system(RECORDER_ID)
+    if isinstance(existing, Recorder):
+        return existing
+    recorder = Recorder(room, app[RECORDINGS], app[CONFIG].data_dir, room.broadcast)
+    room.add_system(recorder)
+    return recorder
+
+
+async def handle_record(
+    app: web.Application, room: Room, participant: Participant, message: dict[str, Any]
+) -> None:
+    """{"type": "record", "action": "start" | "pause" | "resume" | "stop"}."""
+    action = message.get("action")
+    role = participant.role
+    recorder = recorder_of(app, room)
+    if action == "start":
+        if role != "practitioner":
+            raise UserError("not-allowed", "only the session's practitioner can record")
+        consent = app[CONSENTS].current(room.session_id)
+        if consent is None or not consent.allows(RECORDING_PURPOSE):
+            raise UserError("no-consent", "the family has not agreed to recording")
+        if recorder.state in ("recording", "paused"):
+            raise UserError("already-recording", "a recording is already running")
+        if not room.feed("family", "video").live:
+            raise UserError("no-family-video", "the family's camera is not connected yet")
+        recording = await recorder.start(consent, participant.id)
+        app[STORE].audit(participant.id, "recording-started", f"recording:{recording.id}")
+    elif action == "pause":
+        if role not in ("practitioner", "family"):
+            raise UserError("not-allowed", "you cannot pause this recording")
+        await recorder.pause(role)
+    elif action == "resume":
+        if role not in ("practitioner", "family"):
+            raise UserError("not-allowed", "you cannot resume this recording")
+        if role == "practitioner" and recorder.paused_by == "family":
+            raise UserError(
+                "paused-by-family", "the family paused the recording: only they can resume it"
+            )
+        await recorder.resume(role)
+    elif action == "stop":
+        if role != "practitioner":
+            raise UserError("not-allowed", "only the session's practitioner can stop recording")
+        stopped = recorder.recording
+        await recorder.stop()
+        if stopped is not None:
+            app[STORE].audit(participant.id, "recording-stopped", f"recording:{stopped.id}")
+    else:
+        raise UserError("bad-record", "action must be start, pause, resume or stop")
+
+
+async def handle_bookmark(
+    app: web.Application, room: Room, participant: Participant, message: dict[str, Any]
+) -> None:
+    """{"type": "bookmark", "note"?}: mark this moment on the recording's timeline."""
+    if participant.role != "practitioner":
+        raise UserError("not-allowed", "only the practitioner can add bookmarks")
+    note = message.get("note", "")
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise UserError("bad-bookmark", f"a note is text of at most {MAX_NOTE} characters")
+    recorder = recorder_of(app, room)
+    try:
+        t_s = await recorder.bookmark(note.strip(), participant.id)
+    except RuntimeError:
+        raise UserError("not-recording", "bookmarks need a running recording") from None
+    participant.outbox.send({"type": "bookmarked", "t_s": round(t_s, 3), "note": note.strip()})
+
+
+async def on_join(app: web.Application, room: Room, participant: Participant) -> None:
+    recorder = room.system(RECORDER_ID)
+    if isinstance(recorder, Recorder):
+        participant.outbox.send(recorder.status())
+
+
+def recording_json(store: RecordingStore, recording: Any) -> dict[str, Any]:
+    out: dict[str, Any] = recording.to_json()
+    out["bookmarks"] = store.marks(recording.id, "bookmark")
+    out["segments"] = len(store.segments(recording.id))
+    return out
+
+
+async def list_recordings(request: web.Request) -> web.Response:
+    user = current_user(request)
+    case = owned_case(request.app[STORE], user, request.match_info["case_id"])
+    store = request.app[RECORDINGS]
+    recordings = [recording_json(store, r) for r in store.of_case(case.id)]
+    return web.json_response({"recordings": recordings})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/cases/{case_id}/recordings", list_recordings)
+
+
+def probe_duration(paths: list[Path]) -> float:
+    """Seconds of video on disk, read from packet timestamps (no decoding)."""
+    total = 0.0
+    for path in paths:
+        try:
+            with av.open(str(path)) as container:
+                last = 0.0
+                for packet in container.demux():
+                    if packet.pts is not None and packet.time_base is not None:
+                        last = max(last, float(packet.pts * packet.time_base))
+                total = max(total, last)
+        except (av.FFmpegError, OSError) as exc:
+            log.warning("could not read %s: %s", path, exc)
+    return total
+
+
+async def recover_interrupted(app: web.Application) -> None:
+    """At start-up, recordings a crash left 'recording' become 'interrupted' and stay usable."""
+    store, data_dir = app[RECORDINGS], app[CONFIG].data_dir
+    for recording_id in store.mark_interrupted():
+        recording = store.get(recording_id)
+        folder = recording_dir(data_dir, recording.case_id, recording.id)
+        files = [folder / name for name in store.segments(recording.id)]
+        files = [f for f in files if f.exists()]
+        duration = await asyncio.to_thread(probe_duration, files)
+        store.set_progress(recording.id, duration, sum(f.stat().st_size for f in files))
+        log.warning("recording %s was interrupted; %.1f s kept", recording.id, duration)

@@ -1,0 +1,286 @@
+"""The recorder: a system participant of the room that records the family's feeds.
+
+It taps the family's audio and video feeds (encoded frames, as the browser sent them) and places
+each frame on the recording's timeline: wall-clock time since the start, minus paused time. A
+drop of the family's connection therefore leaves a gap in the timeline (and a "gap" mark),
+and the recording carries on in the same file when they are back. It asks the family's browser
+for a keyframe every two seconds so any moment can be reached by decoding at most that much.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from vigremote.consent.store import RECORDING_PURPOSE, Consent
+from vigremote.media.passthrough import EncodedFrame
+from vigremote.paths import recording_dir
+from vigremote.recording.store import Recording, RecordingStore
+from vigremote.recording.writer import SegmentWriter, TimedFrame
+from vigremote.rooms import Room
+
+log = logging.getLogger(__name__)
+
+KEYFRAME_INTERVAL_S = 2.0
+GAP_THRESHOLD_MS = 1000
+RECORDER_ID = "recorder"
+_EXTENSIONS = {"VP8": "webm", "H264": "mkv"}
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message for the practitioner: what happened, and that the call goes on."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return "Recording stopped: the server's disk is full. The call continues."
+    return "Recording stopped: the server could not write it. The call continues."
+
+
+class Recorder:
+    """Records one session's family stream; at most one recording at a time per room."""
+
+    id = RECORDER_ID
+    role = "recorder"
+    name = "Recorder"
+
+    def __init__(
+        self,
+        room: Room,
+        store: RecordingStore,
+        data_dir: Path,
+        announce: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self.room = room
+        self.store = store
+        self.data_dir = data_dir
+        self._announce = announce
+        self.state = "idle"
+        self.paused_by: str | None = None
+        self.recording: Recording | None = None
+        self.message: str | None = None
+        self._writer: SegmentWriter | None = None
+        self._segment_codec: str | None = None
+        self._segments = 0
+        self._t0 = 0.0
+        self._paused_total = 0.0
+        self._paused_since: float | None = None
+        self._frozen_at: float | None = None
+        self._anchors: dict[tuple[str, int], tuple[int, int, float]] = {}
+        self._need_keyframe = True
+        self._video_generation: int | None = None
+        self._last_video_ms: int | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # -- room membership ----------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "role": self.role, "name": self.name, "media": self.state}
+
+    def receive(self, message: dict[str, Any]) -> None:
+        """The recorder hears room broadcasts: withdrawn consent stops the recording."""
+        if message.get("type") != "consent" or self.state not in ("recording", "paused"):
+            return
+        consent = message.get("consent") or {}
+        if RECORDING_PURPOSE not in consent.get("purposes", []):
+            asyncio.ensure_future(self.stop(reason="the family withdrew consent"))
+
+    async def close(self) -> None:
+        if self.state in ("recording", "paused"):
+            await self.stop(reason="everyone left the session")
+
+    def status(self) -> dict[str, Any]:
+        """What the pages show: state, running time and which recording."""
+        return {
+            "type": "recording",
+            "state": self.state,
+            "paused_by": self.paused_by,
+            "recording_id": self.recording.id if self.recording else None,
+            "elapsed_s": round(self.elapsed_ms() / 1000, 3) if self.recording else 0,
+            "message": self.message,
+        }
+
+    # -- commands -------------------------------------------------------------------------
+    async def start(self, consent: Consent, by: str) -> Recording:
+        recording = self.store.add(
+            self.room.case_id, self.room.session_id, consent.id, consent.purposes
+        )
+        recording_dir(self.data_dir, recording.case_id, recording.id)
+        self.recording = recording
+        self.state, self.paused_by, self.message = "recording", None, None
+        self._t0 = time.monotonic()
+        self._paused_total, self._paused_since, self._frozen_at = 0.0, None, None
+        self._anchors.clear()
+        self._need_keyframe = True
+        self._segments = 0
+        for kind in ("video", "audio"):
+            self.room.feed("family", kind).add_sink(self)
+        self._ticker = asyncio.create_task(self._tick(), name=f"recorder-{recording.id}")
+        await self._announce(self.status())
+        return recording
+
+    async def pause(self, by_role: str) -> None:
+        if self.state != "recording" or self.recording is None:
+            return
+        self.state, self.paused_by = "paused", by_role
+        self._paused_since = time.monotonic()
+        self.store.set_status(self.recording.id, "paused")
+        self.store.add_mark(self.recording.id, self.elapsed_ms() / 1000, "pause", "", by_role)
+        await self._announce(self.status())
+
+    async def resume(self, by_role: str) -> None:
+        if self.state != "paused" or self.recording is None or self._paused_since is None:
+            return
+        self._paused_total += time.monotonic() - self._paused_since
+        self._paused_since = None
+        self._anchors.clear()  # frames are re-placed on the timeline from now on
+        self._need_keyframe = True
+        self.state, self.paused_by = "recording", None
+        self.store.set_status(self.recording.id, "recording")
+        self.store.add_mark(self.recording.id, self.elapsed_ms() / 1000, "resume", "", by_role)
+        self.room.feed("family", "video").request_keyframe()
+        await self._announce(self.status())
+
+    async def stop(self, reason: str = "", status: str = "complete") -> None:
+        if self.recording is None or self.state not in ("recording", "paused"):
+            return
+        recording = self.recording
+        self.state = "stopping"
+        self._frozen_at = time.monotonic()
+        self._detach()
+        await self._close_writer()
+        duration, size = self._measure()
+        self.store.set_progress(recording.id, duration, size)
+        self.store.set_status(recording.id, status)
+        self.state, self.message = "stopped", reason or None
+        await self._announce(self.status())
+
+    async def bookmark(self, note: str, by: str) -> float:
+        if self.recording is None or self.state not in ("recording", "paused"):
+            raise RuntimeError("not recording")
+        t_s = self.elapsed_ms() / 1000
+        self.store.add_mark(self.recording.id, t_s, "bookmark", note, by)
+        return t_s
+
+    # -- frames ---------------------------------------------------------------------------
+    def elapsed_ms(self) -> int:
+        now = self._frozen_at or self._paused_since or time.monotonic()
+        return int((now - self._t0 - self._paused_total) * 1000)
+
+    def push(self, generation: int, frame: EncodedFrame) -> None:
+        """FrameSink: called on the event loop for every frame of the family's feeds."""
+        if self.state != "recording" or self.recording is None:
+            return
+        kind = "audio" if frame.codec.lower() == "opus" else "video"
+        if kind == "video":
+            if generation != self._video_generation:
+                self._new_video_source(generation)
+            if self._need_keyframe:
+                if not frame.keyframe:
+                    self.room.feed("family", "video").request_keyframe()
+                    return
+                self._need_keyframe = False
+            if self._segment_codec is not None and frame.codec != self._segment_codec:
+                self._rotate_segment()
+        if self._writer is None:
+            if kind != "video":
+                return
+            self._open_segment(frame.codec)
+        pts_ms = self._place(kind, generation, frame)
+        if kind == "video":
+            self._last_video_ms = pts_ms
+        assert self._writer is not None
+        self._writer.write(TimedFrame(kind, frame.codec, frame.data, pts_ms, frame.keyframe))
+
+    def _place(self, kind: str, generation: int, frame: EncodedFrame) -> int:
+        """Map the frame's RTP time to the timeline, anchored at the first frame's arrival."""
+        key = (kind, generation)
+        anchor = self._anchors.get(key)
+        if anchor is None:
+            anchor = (self.elapsed_ms(), frame.pts, float(frame.time_base))
+            self._anchors[key] = anchor
+        start_ms, start_pts, seconds_per_tick = anchor
+        return start_ms + int((frame.pts - start_pts) * seconds_per_tick * 1000)
+
+    def _new_video_source(self, generation: int) -> None:
+        """The family's browser reconnected: restart at a keyframe and mark the gap."""
+        first = self._video_generation is None
+        self._video_generation = generation
+        self._need_keyframe = True
+        now_ms = self.elapsed_ms()
+        if not first and self.recording is not None and self._last_video_ms is not None:
+            if now_ms - self._last_video_ms > GAP_THRESHOLD_MS:
+                rec_id = self.recording.id
+                self.store.add_mark(rec_id, self._last_video_ms / 1000, "gap-start", "", "server")
+                self.store.add_mark(rec_id, now_ms / 1000, "gap-end", "", "server")
+
+    def _open_segment(self, codec: str) -> None:
+        assert self.recording is not None
+        self._segments += 1
+        name = f"segment-{self._segments:03d}.{_EXTENSIONS.get(codec.upper(), 'mkv')}"
+        folder = recording_dir(self.data_dir, self.recording.case_id, self.recording.id)
+        self.store.add_segment(self.recording.id, self._segments, name, codec)
+        self._writer = SegmentWriter(folder / name, self._writer_failed_threadsafe)
+        self._segment_codec = codec
+
+    def _rotate_segment(self) -> None:
+        """The video codec changed (a different browser rejoined): start a new file."""
+        old = self._writer
+        self._writer = None
+        self._segment_codec = None
+        if old is not None:
+            self._loop.run_in_executor(None, old.close)
+
+    def _detach(self) -> None:
+        for kind in ("video", "audio"):
+            self.room.feed("family", kind).remove_sink(self)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    async def _close_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        self._segment_codec = None
+        self._video_generation = None
+        if writer is not None:
+            await self._loop.run_in_executor(None, writer.close)
+
+    def _measure(self) -> tuple[float, int]:
+        assert self.recording is not None
+        folder = recording_dir(self.data_dir, self.recording.case_id, self.recording.id)
+        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        return self.elapsed_ms() / 1000, size
+
+    async def _tick(self) -> None:
+        """Ask for a keyframe every 2 s (seekability) and keep the stored progress current."""
+        while True:
+            await asyncio.sleep(KEYFRAME_INTERVAL_S)
+            if self.state == "recording":
+                self.room.feed("family", "video").request_keyframe()
+            if self.recording is not None:
+                duration, size = self._measure()
+                self.store.set_progress(self.recording.id, duration, size)
+
+    # -- failures -------------------------------------------------------------------------
+    def _writer_failed_threadsafe(self, exc: BaseException) -> None:
+        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._writer_failed(exc)))
+
+    async def _writer_failed(self, exc: BaseException) -> None:
+        if self.recording is None or self.state not in ("recording", "paused"):
+            return
+        self.message = describe_error(exc)
+        self.state = "failed"
+        self._frozen_at = time.monotonic()
+        self._detach()
+        self._writer = None
+        try:
+            self.store.set_status(self.recording.id, "failed", self.message)
+            self.store.add_mark(
+                self.recording.id, self.elapsed_ms() / 1000, "error", str(exc), "server"
+            )
+        except Exception:  # the database may sit on the same full disk
+            log.exception("could not mark recording %s failed", self.recording.id)
+        await self._announce(self.status())

@@ -1,0 +1,179 @@
+"""Mux encoded frames into Matroska (WebM for VP8 + Opus) on a thread, never re-encoding.
+
+Crash safety comes from the container: Matroska is written cluster by cluster, and we close a
+cluster every second and flush it to the OS, so a SIGKILL loses at most the open cluster; the
+file then decodes up to there with any FFmpeg-based reader. We fsync every few seconds as well,
+for power cuts. A write error (full disk) stops this writer and is reported; what is already on
+disk stays playable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+log = logging.getLogger(__name__)
+
+MS = Fraction(1, 1000)
+CLUSTER_MS = 1000
+FSYNC_INTERVAL_S = 2.0
+_MUX_OPTIONS = {"cluster_time_limit": str(CLUSTER_MS), "flush_packets": "1"}
+_VIDEO_STREAM = {"VP8": "libvpx", "H264": "libx264"}
+
+
+@dataclass(frozen=True, slots=True)
+class TimedFrame:
+    """An encoded frame placed on the recording's timeline (milliseconds)."""
+
+    kind: str  # "audio" | "video"
+    codec: str
+    data: bytes
+    pts_ms: int
+    keyframe: bool
+
+
+def vp8_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a VP8 key frame header (RFC 6386 9.1)."""
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return width, height
+
+
+def h264_parameter_sets(data: bytes) -> bytes:
+    """The SPS and PPS NAL units (Annex-B) of an IDR access unit, for the track header."""
+    out = b""
+    for nal in data.split(b"\x00\x00\x01")[1:]:
+        nal = nal.rstrip(b"\x00")
+        if nal and nal[0] & 0x1F in (7, 8):
+            out += b"\x00\x00\x00\x01" + nal
+    return out
+
+
+class SegmentWriter:
+    """One segment file; frames are queued from the event loop and written by one thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        on_error: Callable[[BaseException], None],
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.path = path
+        self._queue: queue.SimpleQueue[TimedFrame | None] = queue.SimpleQueue()
+        self._on_error = on_error
+        self._on_progress = on_progress
+        self._thread = threading.Thread(target=self._run, name=f"writer-{path.name}", daemon=True)
+        self.failed: BaseException | None = None
+        self.last_pts_ms = -1
+        self.first_pts_ms: int | None = None
+        self.frames_written = 0
+        self._thread.start()
+
+    def write(self, frame: TimedFrame) -> None:
+        if self.failed is None:
+            self._queue.put(frame)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish the file (cues, duration) and wait for the thread; blocking."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    @property
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    # -- the writer thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        container: Any = None
+        streams: dict[str, Any] = {}
+        last: dict[str, int] = {}
+        last_sync = time.monotonic()
+        try:
+            while True:
+                frame = self._queue.get()
+                if frame is None:
+                    break
+                if container is None:
+                    if frame.kind != "video" or not frame.keyframe:
+                        continue  # a segment starts on a video keyframe
+                    container, streams = self._open(frame)
+                stream = streams.get(frame.kind)
+                if stream is None:
+                    continue
+                pts = max(frame.pts_ms, last.get(frame.kind, -1) + 1)
+                last[frame.kind] = pts
+                packet = av.Packet(frame.data)
+                packet.pts = packet.dts = pts
+                packet.time_base = MS
+                packet.stream = stream
+                if frame.keyframe:
+                    packet.is_keyframe = True
+                container.mux(packet)
+                self.frames_written += 1
+                if self.first_pts_ms is None:
+                    self.first_pts_ms = pts
+                self.last_pts_ms = max(self.last_pts_ms, pts)
+                if time.monotonic() - last_sync >= FSYNC_INTERVAL_S:
+                    last_sync = time.monotonic()
+                    self._sync()
+                    if self._on_progress is not None:
+                        self._on_progress(self.last_pts_ms, self.size)
+        except BaseException as exc:  # a full disk, an I/O error, a muxer error
+            self.failed = exc
+            log.error("recording segment %s failed: %r", self.path, exc)
+            self._on_error(exc)
+        finally:
+            self._finish(container)
+
+    def _open(self, first: TimedFrame) -> tuple[Any, dict[str, Any]]:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        container = av.open(str(self.path), "w", format="matroska", options=_MUX_OPTIONS)
+        video: Any = container.add_stream(_VIDEO_STREAM.get(first.codec.upper(), "libvpx"), rate=30)
+        video.time_base = MS
+        if first.codec.upper() == "VP8":
+            video.width, video.height = vp8_size(first.data)
+        else:
+            video.width, video.height = 1280, 720  # the decoder reads the real size from SPS
+            video.codec_context.extradata = h264_parameter_sets(first.data)
+        audio: Any = container.add_stream("libopus", rate=48000)
+        audio.layout = "stereo"
+        audio.time_base = MS
+        return container, {"video": video, "audio": audio}
+
+    def _sync(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("fsync of %s failed: %s", self.path, exc)
+
+    def _finish(self, container: Any) -> None:
+        if container is None:
+            return
+        try:
+            container.close()
+        except (
+            BaseException
+        ) as exc:  # the disk may still be full: the clusters already written play
+            log.warning("closing %s failed: %r", self.path, exc)
+            if self.failed is None:
+                self.failed = exc
+                self._on_error(exc)
+        self._sync()
