@@ -7,6 +7,7 @@ import os
 import stat
 
 import av
+import numpy as np
 
 from tests.conftest import RunningServer
 from tests.recording_helpers import call
@@ -137,3 +138,33 @@ async def test_withdrawn_consent_stops_the_recording(server: RunningServer) -> N
         stopped = await c.practitioner.wait_for("recording", state="stopped")
         assert "withdrew" in (stopped["message"] or "")
         assert server.app[RECORDINGS].get(started["recording_id"]).status == "complete"
+
+
+def click_times(path: str) -> list[float]:
+    """Onsets of the publisher's audio clicks (one per video loop)."""
+    onsets: list[float] = []
+    with av.open(path) as container:
+        for frame in container.decode(audio=0):
+            loud = np.nonzero(np.abs(frame.to_ndarray()).max(axis=0) > 0.1)[0]
+            if len(loud) and frame.time is not None:
+                onset = float(frame.time) + loud[0] / frame.sample_rate
+                if not onsets or onset - onsets[-1] > 1.0:
+                    onsets.append(onset)
+    return onsets
+
+
+async def test_audio_and_video_share_one_timeline(server: RunningServer) -> None:
+    """The publisher clicks exactly when it shows frame 0: both must coincide within 40 ms."""
+    async with call(server) as c:
+        await c.consent(["analysis"])
+        started = await c.record(c.practitioner, "start")
+        await asyncio.sleep(7.5)
+        await c.record(c.practitioner, "stop")
+        [segment] = c.files(started["recording_id"])
+    numbers, times = decoded_numbers(str(segment))
+    frame_zero = [t for n, t in zip(numbers, times, strict=True) if n == 0]
+    clicks = [t for t in click_times(str(segment)) if t > 0.5]
+    assert len(frame_zero) >= 2 and len(clicks) >= 2, (frame_zero, clicks)
+    for click in clicks:
+        nearest = min(frame_zero, key=lambda t: abs(t - click))
+        assert abs(click - nearest) <= 0.040, (click, nearest)

@@ -69,11 +69,27 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 def load_secret(data_dir: Path) -> bytes:
-    """The signing key for links and cookies, made once per data folder and kept 0600."""
+    """The signing key for links and cookies, made once per data folder and kept 0600.
+
+    Written to a temporary file and linked into place, so two processes starting on a fresh
+    folder agree on one key and never read a half-written one.
+    """
     ensure_private_dir(data_dir)
     key_path = data_dir / "secret.key"
     if not key_path.exists():
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = data_dir / f".secret.key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
-    return bytes.fromhex(key_path.read_text().strip())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, key_path)  # fails if another process won the race: use theirs
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = bytes.fromhex(key_path.read_text().strip())
+    if len(key) < 32:
+        raise RuntimeError(f"{key_path} does not hold a usable key")
+    return key

@@ -15,7 +15,16 @@ CSP = (
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # errors and redirects get the same protection
+        _protect(exc)
+        raise
+    _protect(response)
+    return response
+
+
+def _protect(response: web.StreamResponse) -> None:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     # A family link carries its token in the path: never leak it to another site.
@@ -23,7 +32,6 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("Cache-Control", "no-store")
     # The camera and microphone are for this site only.
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self)")
-    return response
 
 
 def _page(name: str) -> Handler:

@@ -60,14 +60,17 @@ def encode_media(
         video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(frame)]
     video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(None)]
 
+    # Audio as long as the video loop: silence with a 20 ms click exactly when video frame 0
+    # is shown, so a recording's lip-sync can be measured.
     opus = av.CodecContext.create("libopus", "w")
     opus.sample_rate = AUDIO_CLOCK
     opus.layout = "stereo"
     opus.format = "s16"
     audio: list[bytes] = []
     t = np.arange(960) / AUDIO_CLOCK
-    for index in range(50):
-        tone = (np.sin(2 * np.pi * 440 * (t + index * 0.02)) * 8000).astype(np.int16)
+    for index in range(round(frames / fps / 0.02)):
+        level = 16000 if index == 0 else 0
+        tone = (np.sin(2 * np.pi * 1000 * t) * level).astype(np.int16)
         samples = np.repeat(tone, 2).reshape(1, -1)
         af = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
         af.sample_rate = AUDIO_CLOCK
@@ -79,7 +82,9 @@ def encode_media(
 class PacedPacketTrack(MediaStreamTrack):
     """Loops pre-encoded packets at their real pace; aiortc's sender packs them unchanged."""
 
-    def __init__(self, kind: str, packets: list[bytes], interval: float, clock: int) -> None:
+    def __init__(
+        self, kind: str, packets: list[bytes], interval: float, clock: int, start: list[float]
+    ) -> None:
         super().__init__()
         self.kind = kind
         self._packets = packets
@@ -87,13 +92,13 @@ class PacedPacketTrack(MediaStreamTrack):
         self._step = int(clock * interval)
         self._clock = clock
         self._index = 0
-        self._start: float | None = None
+        self._start = start  # shared by a publisher's tracks: one capture clock, in sync
         self.sent = 0
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
-        if self._start is None:
-            self._start = time.monotonic()
-        due = self._start + self._index * self._interval
+        if not self._start:
+            self._start.append(time.monotonic())
+        due = self._start[0] + self._index * self._interval
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -135,10 +140,11 @@ class SimulatedFamily:
         assert self.media is not None, "this client has no media to publish"
         pc = RTCPeerConnection()
         self.pc = pc
+        start: list[float] = []
         video = PacedPacketTrack(
-            "video", [d for d, _ in self.media.video], 1 / self.media.fps, VIDEO_CLOCK
+            "video", [d for d, _ in self.media.video], 1 / self.media.fps, VIDEO_CLOCK, start
         )
-        audio = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK)
+        audio = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK, start)
         pc.addTransceiver(audio, direction="sendrecv")
         video_transceiver = pc.addTransceiver(video, direction="sendrecv")
         vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in ("VP8", "rtx")]

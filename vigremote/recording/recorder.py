@@ -27,6 +27,11 @@ from vigremote.rooms import Room
 log = logging.getLogger(__name__)
 
 KEYFRAME_INTERVAL_S = 2.0
+# aiortc 1.16 holds frames in its jitter buffers before we see them: audio until 4 more packets
+# have arrived (prefetch=4, 20 ms Opus packets), video until the next frame starts. Subtracting
+# these holds from the arrival time puts audio and video on one timeline (lip-sync).
+AUDIO_HOLD_MS = 80
+DEFAULT_VIDEO_HOLD_MS = 33
 GAP_THRESHOLD_MS = 1000
 RECORDER_ID = "recorder"
 _EXTENSIONS = {"VP8": "webm", "H264": "mkv"}
@@ -71,6 +76,7 @@ class Recorder:
         self._frozen_at: float | None = None
         self._anchors: dict[tuple[str, int], tuple[int, int, float]] = {}
         self._need_keyframe = True
+        self._first_interval_pending = False
         self._video_generation: int | None = None
         self._last_video_ms: int | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -196,14 +202,27 @@ class Recorder:
         self._writer.write(TimedFrame(kind, frame.codec, frame.data, pts_ms, frame.keyframe))
 
     def _place(self, kind: str, generation: int, frame: EncodedFrame) -> int:
-        """Map the frame's RTP time to the timeline, anchored at the first frame's arrival."""
+        """Map the frame's RTP time to the timeline, anchored at the first frame's capture time.
+
+        The capture time is estimated as arrival minus the jitter buffer's hold; for video the
+        hold is one frame interval, refined when the second frame shows the real frame rate.
+        """
         key = (kind, generation)
         anchor = self._anchors.get(key)
+        tick = float(frame.time_base)
         if anchor is None:
-            anchor = (self.elapsed_ms(), frame.pts, float(frame.time_base))
+            hold = AUDIO_HOLD_MS if kind == "audio" else DEFAULT_VIDEO_HOLD_MS
+            anchor = (self.elapsed_ms() - hold, frame.pts, tick)
             self._anchors[key] = anchor
+            self._first_interval_pending = kind == "video"
+        elif kind == "video" and self._first_interval_pending:
+            self._first_interval_pending = False
+            interval_ms = int((frame.pts - anchor[1]) * tick * 1000)
+            if 0 < interval_ms < 200:
+                anchor = (anchor[0] + DEFAULT_VIDEO_HOLD_MS - interval_ms, anchor[1], tick)
+                self._anchors[key] = anchor
         start_ms, start_pts, seconds_per_tick = anchor
-        return start_ms + int((frame.pts - start_pts) * seconds_per_tick * 1000)
+        return max(0, start_ms + int((frame.pts - start_pts) * seconds_per_tick * 1000))
 
     def _new_video_source(self, generation: int) -> None:
         """The family's browser reconnected: restart at a keyframe and mark the gap."""
