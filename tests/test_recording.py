@@ -10,8 +10,9 @@ import av
 import numpy as np
 
 from tests.conftest import RunningServer
-from tests.recording_helpers import call
+from tests.recording_helpers import Call, call
 from tests.support.numbered_video import read_frame_number
+from tests.support.publisher import SimulatedFamily, encode_media
 from vigremote.state import RECORDINGS
 
 
@@ -168,3 +169,37 @@ async def test_audio_and_video_share_one_timeline(server: RunningServer) -> None
     for click in clicks:
         nearest = min(frame_zero, key=lambda t: abs(t - click))
         assert abs(click - nearest) <= 0.040, (click, nearest)
+
+
+async def test_h264_from_the_family_is_recorded_as_sent(server: RunningServer) -> None:
+    """A browser that offers only H264 (older Safari): recorded without transcoding."""
+    owner = server.add_user("hana")
+    session = server.new_session(owner)
+    h264 = encode_media(frames=90, fps=30, width=320, height=240, gop=30, codec="H264")
+    family = SimulatedFamily(server.ws_url, session["token"], h264)
+    practitioner = SimulatedFamily(
+        server.ws_url, server.practitioner_token(session["session"]["id"], owner)
+    )
+    await practitioner.join(with_media=False)
+    await family.join()
+    try:
+        answer = [m for m in family.messages if m["type"] == "answer"][-1]
+        assert answer["codec"] == "H264"
+        c = Call(server, session, family, practitioner)
+        await c.consent(["analysis"])
+        started = await c.record(practitioner, "start")
+        assert started["state"] == "recording", started
+        await asyncio.sleep(3)
+        await c.record(practitioner, "stop")
+        [segment] = c.files(started["recording_id"])
+    finally:
+        await family.close()
+        await practitioner.close()
+    assert segment.suffix == ".mkv"
+    numbers, times = decoded_numbers(str(segment))
+    assert None not in numbers and len(numbers) >= 60
+    steps = {(b - a) % 90 for a, b in zip(numbers, numbers[1:], strict=False)}  # type: ignore[operator]
+    assert steps == {1}, steps
+    with av.open(str(segment)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.video[0].codec_context.width == 320

@@ -83,6 +83,8 @@ async def new_phone_context(browser: Browser) -> BrowserContext:
         has_touch=True,
         user_agent=PHONE_USER_AGENT,
         permissions=_MEDIA_PERMISSIONS,
+        # The pages forbid eval (CSP script-src 'self'); Playwright's wait_for_function needs it.
+        bypass_csp=True,
     )
 
 
@@ -91,6 +93,8 @@ async def new_desktop_context(browser: Browser) -> BrowserContext:
     return await browser.new_context(
         viewport={"width": 1280, "height": 800},
         permissions=_MEDIA_PERMISSIONS,
+        # The pages forbid eval (CSP script-src 'self'); Playwright's wait_for_function needs it.
+        bypass_csp=True,
     )
 
 

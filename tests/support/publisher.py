@@ -29,22 +29,31 @@ AUDIO_CLOCK = 48000
 
 @dataclass
 class EncodedMedia:
-    video: list[tuple[bytes, bool]]  # (VP8 frame, keyframe)
+    video: list[tuple[bytes, bool]]  # (encoded frame, keyframe)
     audio: list[bytes]  # 20 ms Opus frames
     fps: int
+    codec: str = "VP8"  # or "H264" (Annex-B, constrained baseline, as Safari sends)
 
 
 def encode_media(
-    frames: int = 90, fps: int = 30, width: int = 640, height: int = 480, gop: int = 30
+    frames: int = 90,
+    fps: int = 30,
+    width: int = 640,
+    height: int = 480,
+    gop: int = 30,
+    codec: str = "VP8",
 ) -> EncodedMedia:
-    """Numbered frames as VP8 (a keyframe every `gop` frames) and one second of Opus tone."""
-    encoder = av.CodecContext.create("libvpx", "w")
+    """Numbered frames (a keyframe every `gop` frames) and a click track, encoded once."""
+    encoder = av.CodecContext.create("libvpx" if codec == "VP8" else "libx264", "w")
     encoder.width, encoder.height = width, height
     encoder.pix_fmt = "yuv420p"
     encoder.time_base = fractions.Fraction(1, fps)
     encoder.bit_rate = 800_000
     encoder.gop_size = gop
-    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    if codec == "VP8":
+        encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    else:
+        encoder.options = {"profile": "baseline", "tune": "zerolatency", "preset": "ultrafast"}
     video: list[tuple[bytes, bool]] = []
     chroma = np.full((height // 2, width // 2), 128, np.uint8)
     for index in range(frames):
@@ -76,7 +85,7 @@ def encode_media(
         af.sample_rate = AUDIO_CLOCK
         af.pts = index * 960
         audio += [bytes(p) for p in opus.encode(af)]
-    return EncodedMedia(video, audio, fps)
+    return EncodedMedia(video, audio, fps, codec)
 
 
 class PacedPacketTrack(MediaStreamTrack):
@@ -147,8 +156,9 @@ class SimulatedFamily:
         audio = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK, start)
         pc.addTransceiver(audio, direction="sendrecv")
         video_transceiver = pc.addTransceiver(video, direction="sendrecv")
-        vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in ("VP8", "rtx")]
-        video_transceiver.setCodecPreferences(vp8)
+        wanted = (self.media.codec, "rtx")
+        codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in wanted]
+        video_transceiver.setCodecPreferences(codecs)
         await pc.setLocalDescription(await pc.createOffer())
         answers = len([m for m in self.messages if m["type"] == "answer"])
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})

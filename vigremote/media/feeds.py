@@ -142,9 +142,18 @@ class ForwardTrack(MediaStreamTrack):
         self._offset = 0
         self._last_pts: int | None = None
         self.frames_out = 0
+        # The codec this viewer's connection negotiated; frames in another codec cannot be
+        # forwarded unchanged (transcoding them is not implemented yet) and are dropped.
+        self.codec: str | None = None
+        self.frames_wrong_codec = 0
 
     def push(self, generation: int, frame: EncodedFrame) -> None:
         if self.readyState != "live":
+            return
+        if self.codec is not None and self.kind == "video" and frame.codec != self.codec:
+            if self.frames_wrong_codec == 0:
+                log.warning("viewer expects %s but the feed sends %s", self.codec, frame.codec)
+            self.frames_wrong_codec += 1
             return
         if self._waiting_for_keyframe:
             if not frame.keyframe:

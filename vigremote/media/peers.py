@@ -142,6 +142,8 @@ class Peer:
                     )
                 if transceiver.kind == "video" and transceiver._codecs:
                     self.video_codec = transceiver._codecs[0].name
+                    if track is not None:
+                        track.codec = self.video_codec
             # aiortc fails here too on SDP it accepted above (no direction, a missing mid...).
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except Exception as exc:  # aiortc raises many types for a bad SDP

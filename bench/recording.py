@@ -1,0 +1,491 @@
+"""Benchmark: server CPU per recorded session-minute, vigremote against plain aiortc.
+
+N simulated families send pre-encoded 640x480 30 fps VP8 + Opus (cheap: no encoding at run time).
+They are recorded first by a vigremote server (passthrough: encoded frames muxed as they arrive),
+then by a minimal aiortc server using `aiortc.contrib.media.MediaRecorder` (decode, re-encode).
+Each server is a child process, so only its CPU is measured (utime + stime from /proc, over the
+recording window); the publishers run here and their cost is ignored. Every recorded file is
+decoded afterwards to prove it holds real video.
+
+    python bench/recording.py --sessions 4 --seconds 20 --json /tmp/bench-rec.json
+
+Exits non-zero if vigremote recorded under 80% of the expected frames for any session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.support` when run as a file
+
+import aiohttp
+import aiortc
+import av
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from tests.support.publisher import (
+    AUDIO_CLOCK,
+    VIDEO_CLOCK,
+    EncodedMedia,
+    PacedPacketTrack,
+    SimulatedFamily,
+    encode_media,
+)
+
+FPS = 30
+MIN_FRAME_SHARE = 0.8
+WAIT_S = 30.0
+USER, PASSWORD = "bench", "bench password 123"
+CLI = [sys.executable, "-m", "vigremote.cli"]
+
+
+@dataclass
+class Phase:
+    """One server's measurement: CPU over the recording window and what ended up on disk."""
+
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    client_cpu_s: float = 0.0  # this process (the publishers), for information only
+    frames: list[int] = field(default_factory=list)
+    window_frames: list[int] = field(default_factory=list)  # baseline: frames it consumed
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def cores(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, all its threads included (fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def count_video_frames(paths: list[Path]) -> int:
+    """Decode every video frame: a file that only looks right on disk counts for nothing."""
+    total = 0
+    for path in paths:
+        try:
+            with av.open(str(path)) as container:
+                total += sum(1 for _ in container.decode(video=0))
+        except (av.FFmpegError, OSError, IndexError) as exc:
+            print(f"  could not decode {path.name}: {exc}", file=sys.stderr)
+    return total
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                if check():
+                    return
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise TimeoutError(f"timed out waiting for {what}") from None
+
+
+async def wait_http(url: str) -> None:
+    """Until the child server answers HTTP at all (any status)."""
+    async with aiohttp.ClientSession() as http, asyncio.timeout(WAIT_S):
+        while True:
+            try:
+                async with http.get(url) as response:
+                    await response.read()
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.2)
+
+
+async def measured_window(pid: int, seconds: float, phase: Phase) -> None:
+    cpu0, own0, t0 = cpu_seconds(pid), own_cpu_seconds(), time.monotonic()
+    await asyncio.sleep(seconds)
+    phase.cpu_s = cpu_seconds(pid) - cpu0
+    phase.wall_s = time.monotonic() - t0
+    phase.client_cpu_s = own_cpu_seconds() - own0
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=Path.cwd())
+
+
+def stop_child(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+# -- vigremote ----------------------------------------------------------------------------------
+def prepare_vigremote(data: Path, port: int, sessions: int) -> list[dict[str, Any]]:
+    """A practitioner and N sessions, made through the CLI as an operator would."""
+    common = ["--data", str(data), "--port", str(port)]
+    add = [*CLI, "user", "add", USER, "--password-stdin", *common]
+    subprocess.run(add, input=PASSWORD + "\n", text=True, check=True, capture_output=True)
+    created = []
+    for index in range(sessions):
+        args = [*CLI, "session", "create", "--owner", USER, "--case-label", f"Bench {index}"]
+        done = subprocess.run([*args, *common], text=True, check=True, capture_output=True)
+        created.append(json.loads(done.stdout))
+    return created
+
+
+async def practitioner_tokens(url: str, session_ids: list[str]) -> list[str]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        login = {"username": USER, "password": PASSWORD}
+        async with http.post(f"{url}/api/login", json=login) as response:
+            response.raise_for_status()
+            csrf = (await response.json())["csrf"]
+        tokens = []
+        for session_id in session_ids:
+            async with http.post(
+                f"{url}/api/sessions/{session_id}/join-token", headers={"X-CSRF-Token": csrf}
+            ) as response:
+                response.raise_for_status()
+                tokens.append((await response.json())["token"])
+        return tokens
+
+
+async def start_recording(family: SimulatedFamily, practitioner: SimulatedFamily) -> str:
+    """Consent (family), then record start (practitioner), retried until the camera is live."""
+    await until(lambda: any("wording" in m for m in family.messages), "consent wording")
+    wording = next(m["wording"] for m in family.messages if "wording" in m)
+    await family.send({"type": "consent", "version": wording["version"], "purposes": ["analysis"]})
+    await until(
+        lambda: any(m["type"] == "consent" and m["consent"] for m in practitioner.messages),
+        "consent to reach the practitioner",
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        before = len(practitioner.messages)
+        await practitioner.send({"type": "record", "action": "start"})
+        reply = await practitioner.wait_for_any(("recording", "error"), after_index=before)
+        if reply["type"] == "recording" and reply["state"] == "recording":
+            return str(reply["recording_id"])
+        if reply.get("code") != "no-family-video" or time.monotonic() > deadline:
+            raise RuntimeError(f"recording did not start: {reply}")
+        await asyncio.sleep(0.2)
+
+
+async def stop_recording(practitioner: SimulatedFamily) -> None:
+    before = len(practitioner.messages)
+    await practitioner.send({"type": "record", "action": "stop"})
+    await until(
+        lambda: any(
+            m["type"] == "recording" and m["state"] == "stopped"
+            for m in practitioner.messages[before:]
+        ),
+        "the recording to stop",
+    )
+
+
+async def drive_vigremote(
+    pid: int, url: str, created: list[dict[str, Any]], media: EncodedMedia, seconds: float
+) -> tuple[Phase, list[str]]:
+    await wait_http(f"{url}/api/me")
+    tokens = await practitioner_tokens(url, [c["session_id"] for c in created])
+    ws_url = url.replace("http", "ws", 1) + "/ws"
+    practitioners = [SimulatedFamily(ws_url, token) for token in tokens]
+    families = [SimulatedFamily(ws_url, c["family_link"].rsplit("/", 1)[1], media) for c in created]
+    phase = Phase()
+    try:
+        await asyncio.gather(*(p.join(with_media=False) for p in practitioners))
+        await asyncio.gather(*(f.join() for f in families))
+        recording_ids = await asyncio.gather(
+            *(start_recording(f, p) for f, p in zip(families, practitioners, strict=True))
+        )
+        await measured_window(pid, seconds, phase)
+        await asyncio.gather(*(stop_recording(p) for p in practitioners))
+    finally:
+        for client in [*families, *practitioners]:
+            await client.close()
+    return phase, list(recording_ids)
+
+
+def run_vigremote(work: Path, sessions: int, seconds: float, media: EncodedMedia) -> Phase:
+    data, port = work / "vigremote-data", free_port()
+    created = prepare_vigremote(data, port, sessions)
+    server = spawn([*CLI, "serve", "--data", str(data), "--port", str(port)], work / "vig.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        phase, recording_ids = asyncio.run(
+            drive_vigremote(server.pid, url, created, media, seconds)
+        )
+    finally:
+        stop_child(server)
+    for recording_id in recording_ids:
+        files = sorted(data.glob(f"cases/*/{recording_id}/segment-*"))
+        phase.files += [str(f.relative_to(data)) for f in files]
+        phase.frames.append(count_video_frames(files))
+    return phase
+
+
+# -- baseline: plain aiortc, MediaRecorder --------------------------------------------------------
+class CountingTrack(MediaStreamTrack):
+    """Passes a remote track's frames on and counts them (shows whether the recorder keeps up)."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+        self.frames = 0
+
+    async def recv(self) -> Any:
+        frame = await self._source.recv()
+        self.frames += 1
+        return frame
+
+
+def baseline_server(port: int, out: Path) -> None:
+    """The aiortc examples/server recipe: answer an offer, MediaRecorder every received track."""
+    import aiortc.codecs
+    import aiortc.rtcrtpreceiver
+    from aiohttp import web
+    from aiortc.contrib.media import MediaRecorder
+
+    decoding = getattr(aiortc.rtcrtpreceiver, "get_decoder") is aiortc.codecs.get_decoder  # noqa: B009
+    if not decoding or any(name.startswith("vigremote") for name in sys.modules):
+        raise SystemExit("the baseline must decode with stock aiortc")
+    peers: dict[str, tuple[RTCPeerConnection, MediaRecorder, list[CountingTrack]]] = {}
+
+    async def offer(request: web.Request) -> web.Response:
+        body = await request.json()
+        name = str(body["name"])
+        pc, recorder = RTCPeerConnection(), MediaRecorder(str(out / f"{name}.webm"))
+        counted: list[CountingTrack] = []
+        peers[name] = (pc, recorder, counted)
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            counting = CountingTrack(track)
+            counted.append(counting)
+            recorder.addTrack(counting)
+
+        await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
+        await recorder.start()
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = pc.localDescription
+        return web.json_response({"sdp": answer.sdp, "type": answer.type})
+
+    async def status(request: web.Request) -> web.Response:
+        videos = {
+            n: sum(t.frames for t in c if t.kind == "video") for n, (_, _, c) in peers.items()
+        }
+        return web.json_response(videos)
+
+    async def stop(request: web.Request) -> web.Response:
+        for pc, recorder, _ in peers.values():
+            await recorder.stop()
+            await pc.close()
+        return web.json_response({"stopped": len(peers)})
+
+    app = web.Application()
+    app.router.add_post("/offer", offer)
+    app.router.add_get("/status", status)
+    app.router.add_post("/stop", stop)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def baseline_publisher(url: str, name: str, media: EncodedMedia) -> RTCPeerConnection:
+    """The same paced VP8 + Opus tracks as SimulatedFamily, offered straight to the server."""
+    pc = RTCPeerConnection()
+    start: list[float] = []
+    video = [data for data, _ in media.video]
+    pc.addTransceiver(PacedPacketTrack("audio", media.audio, 0.02, AUDIO_CLOCK, start), "sendonly")
+    transceiver = pc.addTransceiver(
+        PacedPacketTrack("video", video, 1 / media.fps, VIDEO_CLOCK, start), "sendonly"
+    )
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.name in ("VP8", "rtx")])
+    await pc.setLocalDescription(await pc.createOffer())
+    offer = {"name": name, "sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+    async with aiohttp.ClientSession() as http, http.post(f"{url}/offer", json=offer) as reply:
+        reply.raise_for_status()
+        answer = await reply.json()
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+    return pc
+
+
+async def drive_baseline(
+    pid: int, url: str, sessions: int, media: EncodedMedia, seconds: float
+) -> Phase:
+    await wait_http(f"{url}/status")
+    names = [f"session-{index}" for index in range(sessions)]
+    phase = Phase()
+    pcs: list[RTCPeerConnection] = []
+    async with aiohttp.ClientSession() as http:
+
+        async def counts() -> dict[str, int]:
+            async with http.get(f"{url}/status") as response:
+                return dict(await response.json())
+
+        try:
+            pcs += await asyncio.gather(*(baseline_publisher(url, n, media) for n in names))
+            async with asyncio.timeout(WAIT_S):
+                while True:  # until every session's video is being recorded
+                    current = await counts()
+                    if min(current.get(n, 0) for n in names) >= FPS:
+                        break
+                    await asyncio.sleep(0.1)
+            before = await counts()
+            await measured_window(pid, seconds, phase)
+            after = await counts()
+            phase.window_frames = [after[n] - before[n] for n in names]
+            async with http.post(f"{url}/stop") as response:
+                response.raise_for_status()
+        finally:
+            for pc in pcs:
+                await pc.close()
+    return phase
+
+
+def run_baseline(work: Path, sessions: int, seconds: float, media: EncodedMedia) -> Phase:
+    out, port = work / "baseline-out", free_port()
+    out.mkdir()
+    args = [sys.executable, __file__, "--baseline-server", str(port), "--baseline-dir", str(out)]
+    server = spawn(args, work / "baseline.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        phase = asyncio.run(drive_baseline(server.pid, url, sessions, media, seconds))
+    finally:
+        stop_child(server)
+    for index in range(sessions):
+        path = out / f"session-{index}.webm"
+        phase.files.append(path.name)
+        phase.frames.append(count_video_frames([path]))
+    return phase
+
+
+# -- report ---------------------------------------------------------------------------------------
+def per_session_minute(phase: Phase, sessions: int, seconds: float) -> float:
+    return phase.cpu_s / (sessions * seconds / 60)
+
+
+def report(vig: Phase, base: Phase, sessions: int, seconds: float) -> dict[str, Any]:
+    vig_rate = per_session_minute(vig, sessions, seconds)
+    base_rate = per_session_minute(base, sessions, seconds)
+    expected = int(seconds * FPS)
+    return {
+        "sessions": sessions,
+        "seconds": seconds,
+        "vigremote_cpu_s_per_session_min": round(vig_rate, 4),
+        "baseline_cpu_s_per_session_min": round(base_rate, 4),
+        "ratio": round(base_rate / vig_rate, 2) if vig_rate > 0 else None,
+        "expected_frames_per_session": expected,
+        "vigremote_frames_ok": all(f >= MIN_FRAME_SHARE * expected for f in vig.frames),
+        "vigremote": {**asdict(vig), "cores": round(vig.cores, 3)},
+        "baseline": {**asdict(base), "cores": round(base.cores, 3)},
+        "versions": {
+            "python": platform.python_version(),
+            "aiortc": aiortc.__version__,
+            "av": av.__version__,
+        },
+        "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
+        "media": "pre-encoded VP8 640x480 30 fps (800 kbps target, keyframe every 30) + Opus",
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    vig, base = result["vigremote"], result["baseline"]
+    rows = [
+        ("server CPU s (window)", f"{vig['cpu_s']:.2f}", f"{base['cpu_s']:.2f}"),
+        ("window wall s", f"{vig['wall_s']:.2f}", f"{base['wall_s']:.2f}"),
+        ("cores used", f"{vig['cores']:.3f}", f"{base['cores']:.3f}"),
+        (
+            "CPU s / session-minute",
+            f"{result['vigremote_cpu_s_per_session_min']:.3f}",
+            f"{result['baseline_cpu_s_per_session_min']:.3f}",
+        ),
+        (
+            "frames per session",
+            " ".join(map(str, vig["frames"])),
+            " ".join(map(str, base["frames"])),
+        ),
+        ("publisher CPU s (info)", f"{vig['client_cpu_s']:.2f}", f"{base['client_cpu_s']:.2f}"),
+    ]
+    print(f"\n{result['sessions']} sessions x {result['seconds']:g} s, 640x480 30 fps VP8 + Opus")
+    print(f"{'':26}{'vigremote':>16}{'baseline':>24}")
+    for label, left, right in rows:
+        print(f"{label:26}{left:>16}{right:>24}")
+    if base["window_frames"]:
+        consumed = " ".join(map(str, base["window_frames"]))
+        expected = result["expected_frames_per_session"]
+        print(f"baseline frames consumed in the window: {consumed} (of {expected})")
+    print(f"ratio baseline / vigremote: {result['ratio']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_server:
+        baseline_server(args.baseline_server, args.baseline_dir)
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="vigbench-"))
+    try:
+        print("encoding the publishers' media once...", flush=True)
+        media = encode_media(frames=90, fps=FPS, width=640, height=480, gop=30)
+        print(f"vigremote: {args.sessions} sessions, {args.seconds:g} s window", flush=True)
+        vig = run_vigremote(work, args.sessions, args.seconds, media)
+        print(f"baseline: {args.sessions} sessions, {args.seconds:g} s window", flush=True)
+        base = run_baseline(work, args.sessions, args.seconds, media)
+    except BaseException:
+        for log in sorted(work.glob("*.log")):
+            print(f"--- {log.name} (last lines)", file=sys.stderr)
+            print("\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
+        raise
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    result = report(vig, base, args.sessions, args.seconds)
+    print_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if not result["vigremote_frames_ok"]:
+        print(
+            f"FAIL: vigremote recorded under {MIN_FRAME_SHARE:.0%} of the frames", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
