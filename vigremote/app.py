@@ -8,6 +8,8 @@ from aiohttp import web
 
 from vigremote import accounts, cases, openapi, pages, signalling
 from vigremote.auth import Passwords, TokenSigner
+from vigremote.clips import analysis_api, clips_api
+from vigremote.clips.store import ClipStore
 from vigremote.config import Config, ensure_private_dir, load_secret
 from vigremote.consent import messages as consent_messages
 from vigremote.consent.store import ConsentStore, load_wording
@@ -18,10 +20,12 @@ from vigremote.recording import control as recording_control
 from vigremote.recording.store import RecordingStore
 from vigremote.rooms import Rooms
 from vigremote.state import (
+    CLIPS,
     CONFIG,
     CONSENT_WORDING,
     CONSENTS,
     JOIN_HOOKS,
+    MEDIA_LOCKS,
     MESSAGE_HANDLERS,
     PASSWORDS,
     RECORDINGS,
@@ -53,7 +57,17 @@ def create_app(config: Config) -> web.Application:
     app[JOIN_HOOKS] = join_hooks
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_rooms)
-    for module in (accounts, cases, recording_control, signalling, openapi, pages):
+    app[MEDIA_LOCKS] = {}
+    for module in (
+        accounts,
+        cases,
+        recording_control,
+        analysis_api,
+        clips_api,
+        signalling,
+        openapi,
+        pages,
+    ):
         module.add_routes(app)
     return app
 
@@ -65,6 +79,7 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[CONSENTS] = ConsentStore(store.db)
     app[RECORDINGS] = RecordingStore(store.db)
+    app[CLIPS] = ClipStore(store.db)
     await recording_control.recover_interrupted(app)
     yield
     store.close()

@@ -32,6 +32,72 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _analysis_paths() -> dict[str, Any]:
+    rec, clip, still = (
+        [_path_param("recording_id")],
+        [_path_param("clip_id")],
+        [_path_param("still_id")],
+    )
+    return {
+        "/api/recordings/{recording_id}": {
+            "parameters": rec,
+            "get": _op("Open a recording: bookmarks, marks and its frame index", write=False),
+        },
+        "/api/recordings/{recording_id}/media": {
+            "parameters": rec,
+            "get": _op("The browser-playable copy (Range requests)", write=False),
+        },
+        "/api/recordings/{recording_id}/thumbnails": {
+            "parameters": rec,
+            "get": _op("Thumbnail strip description", write=False),
+        },
+        "/api/recordings/{recording_id}/thumbnails.jpg": {
+            "parameters": rec,
+            "get": _op("Thumbnail strip image", write=False),
+        },
+        "/api/recordings/{recording_id}/audio-activity": {
+            "parameters": rec,
+            "get": _op("Loudness per 100 ms", write=False),
+        },
+        "/api/recordings/{recording_id}/clips": {
+            "parameters": rec,
+            "post": _op("Cut a clip at exact frames", ok=201, body="NewClip"),
+        },
+        "/api/recordings/{recording_id}/stills": {
+            "parameters": rec,
+            "post": _op("Save the exact frame as a still", ok=201, body="NewStill"),
+        },
+        "/api/cases/{case_id}/clips": {
+            "parameters": [_path_param("case_id")],
+            "get": _op("The case's clips, in order", write=False),
+        },
+        "/api/cases/{case_id}/stills": {
+            "parameters": [_path_param("case_id")],
+            "get": _op("The case's stills", write=False),
+        },
+        "/api/clips/{clip_id}": {
+            "parameters": clip,
+            "get": _op("A clip", write=False),
+            "patch": _op("Rename, re-tag, re-trim or move a clip", body="ClipChange"),
+            "delete": _op("Delete a clip and its file"),
+        },
+        "/api/clips/{clip_id}/poster.png": {
+            "parameters": clip,
+            "get": _op("The clip's first frame", write=False),
+        },
+        "/api/clips/{clip_id}/media": {
+            "parameters": clip,
+            "get": _op("The clip's file", write=False),
+        },
+        "/api/stills/{still_id}/image.png": {"parameters": still, "get": _op("A still", write=False)},
+        "/api/stills/{still_id}": {"parameters": still, "delete": _op("Delete a still")},
+        "/api/tags": {
+            "get": _op("The organisation's tag vocabulary", write=False),
+            "put": _op("Replace the tag vocabulary (admin)", body="Tags"),
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     case_id, session_id = [_path_param("case_id")], [_path_param("session_id")]
     login = _op("Log in; sets the session cookie and returns the CSRF token", body="Login")
@@ -67,6 +133,7 @@ def document() -> dict[str, Any]:
                 "parameters": case_id,
                 "get": _op("The case's recordings with bookmarks, consent and status", write=False),
             },
+            **_analysis_paths(),
             "/api/sessions/{session_id}": {
                 "parameters": session_id,
                 "get": _op("A session and who is in it now", write=False),
@@ -99,6 +166,41 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["label"],
                     "properties": {"label": {"type": "string", "maxLength": 80}},
+                },
+                "NewClip": {
+                    "type": "object",
+                    "required": ["first", "last", "title"],
+                    "properties": {
+                        "first": {"type": "integer", "minimum": 0},
+                        "last": {"type": "integer", "minimum": 0},
+                        "title": {"type": "string", "maxLength": 120},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "notes": {"type": "string", "maxLength": 2000},
+                    },
+                },
+                "ClipChange": {
+                    "type": "object",
+                    "properties": {
+                        "first": {"type": "integer"},
+                        "last": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "notes": {"type": "string"},
+                        "position": {"type": "integer"},
+                    },
+                },
+                "NewStill": {
+                    "type": "object",
+                    "required": ["frame"],
+                    "properties": {
+                        "frame": {"type": "integer", "minimum": 0},
+                        "caption": {"type": "string", "maxLength": 300},
+                    },
+                },
+                "Tags": {
+                    "type": "object",
+                    "required": ["tags"],
+                    "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
                 },
                 "Error": {
                     "type": "object",

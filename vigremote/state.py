@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from vigremote.auth import Passwords, TokenSigner
+from vigremote.clips.store import ClipStore
 from vigremote.config import Config
 from vigremote.consent.store import ConsentStore
 from vigremote.recording.store import RecordingStore
@@ -29,3 +31,6 @@ RECORDINGS = web.AppKey("recordings", RecordingStore)
 # Called after a participant joins a room, to send them the room's current state.
 JoinHook = Callable[[web.Application, Room, Participant], Awaitable[None]]
 JOIN_HOOKS: web.AppKey[list[JoinHook]] = web.AppKey("join_hooks")
+CLIPS = web.AppKey("clips", ClipStore)
+# One media job (remux, thumbnails, cut) at a time per recording.
+MEDIA_LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("media_locks")

@@ -1,0 +1,74 @@
+"""Synthetic recordings made by the real recorder writer, from numbered frames."""
+
+from __future__ import annotations
+
+import fractions
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tests.support.numbered_video import numbered_frame_luma
+from vigremote.recording.writer import SegmentWriter, TimedFrame
+
+
+def make_recording(
+    path: Path,
+    frames: int = 300,
+    fps: int = 30,
+    keyframe_every: int = 60,
+    width: int = 320,
+    height: int = 240,
+    codec: str = "VP8",
+    with_audio: bool = True,
+) -> None:
+    """A file like the recorder writes: numbered video, keyframes at multiples, Opus audio."""
+    encoder = av.CodecContext.create("libvpx" if codec == "VP8" else "libx264", "w")
+    encoder.width, encoder.height = width, height
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = fractions.Fraction(1, fps)
+    encoder.bit_rate = 1_000_000
+    encoder.gop_size = 10_000
+    if codec == "VP8":
+        encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    else:
+        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline"}
+    errors: list[BaseException] = []
+    writer = SegmentWriter(path, errors.append)
+    chroma = np.full((height // 2, width // 2), 128, np.uint8).tobytes()
+    frame_ms = 1000 / fps
+    audio = _opus_packets(int(frames * frame_ms / 20) + 1) if with_audio else []
+    next_audio = 0
+    for index in range(frames):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        frame.planes[0].update(numbered_frame_luma(index, width, height).tobytes())
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts = index
+        key = index % keyframe_every == 0
+        frame.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
+        pts_ms = round(index * frame_ms)
+        for packet in encoder.encode(frame):
+            writer.write(TimedFrame("video", codec, bytes(packet), pts_ms, packet.is_keyframe))
+        while next_audio < len(audio) and next_audio * 20 <= pts_ms:
+            writer.write(TimedFrame("audio", "opus", audio[next_audio], next_audio * 20, True))
+            next_audio += 1
+    writer.close()
+    if errors:
+        raise errors[0]
+
+
+def _opus_packets(count: int) -> list[bytes]:
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate = 48000
+    opus.layout = "stereo"
+    opus.format = "s16"
+    out: list[bytes] = []
+    t = np.arange(960) / 48000
+    for index in range(count):
+        tone = (np.sin(2 * np.pi * 440 * (t + index * 0.02)) * 6000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
+        frame.sample_rate = 48000
+        frame.pts = index * 960
+        out += [bytes(p) for p in opus.encode(frame)]
+    return out

@@ -1,0 +1,1 @@
+"""Micro-analysis: frame indexes, frame-accurate clips, stills, thumbnails, and their records."""
