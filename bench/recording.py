@@ -61,6 +61,7 @@ class Phase:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     client_cpu_s: float = 0.0  # this process (the publishers), for information only
+    peak_rss_mb: float = 0.0  # the server's, at the end of the window
     frames_recorded: list[int] = field(default_factory=list)  # decoded from the files
     frames_consumed_in_window: list[int] = field(default_factory=list)  # baseline only
     files: list[str] = field(default_factory=list)
@@ -80,6 +81,13 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a live process, all its threads included (fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def own_cpu_seconds() -> float:
@@ -128,6 +136,7 @@ async def measured_window(pid: int, seconds: float, phase: Phase) -> None:
     phase.cpu_s = cpu_seconds(pid) - cpu0
     phase.wall_s = time.monotonic() - t0
     phase.client_cpu_s = own_cpu_seconds() - own0
+    phase.peak_rss_mb = round(peak_rss_mb(pid), 1)
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -439,6 +448,7 @@ def print_table(result: dict[str, Any]) -> None:
             " ".join(map(str, vig["frames_recorded"])),
             " ".join(map(str, base["frames_recorded"])),
         ),
+        ("server peak RSS MB", f"{vig['peak_rss_mb']:.0f}", f"{base['peak_rss_mb']:.0f}"),
         ("publisher CPU s (info)", f"{vig['client_cpu_s']:.2f}", f"{base['client_cpu_s']:.2f}"),
     ]
     print(f"\n{result['sessions']} sessions x {result['seconds']:g} s, 640x480 30 fps VP8 + Opus")

@@ -89,7 +89,10 @@ def _analysis_paths() -> dict[str, Any]:
             "parameters": clip,
             "get": _op("The clip's file", write=False),
         },
-        "/api/stills/{still_id}/image.png": {"parameters": still, "get": _op("A still", write=False)},
+        "/api/stills/{still_id}/image.png": {
+            "parameters": still,
+            "get": _op("A still", write=False),
+        },
         "/api/stills/{still_id}": {"parameters": still, "delete": _op("Delete a still")},
         "/api/tags": {
             "get": _op("The organisation's tag vocabulary", write=False),

@@ -129,7 +129,76 @@ async function showRecordings(/** @type {string} */ caseId) {
       cell.textContent = text;
       row.append(cell);
     }
+    const open = document.createElement('a');
+    open.href = `/analysis/${r.id}`;
+    open.textContent = 'Analyse';
+    open.className = 'button analyse';
+    const cell = document.createElement('td');
+    cell.append(open);
+    row.append(cell);
     body.append(row);
+  }
+  await showClips(caseId, recordings);
+}
+
+/**
+ * The case's clips in their order, with what a practitioner does to them.
+ * @param {string} caseId @param {{id: string, started_at: number}[]} recordings
+ */
+async function showClips(caseId, recordings) {
+  const { clips } = await api('GET', `/api/cases/${caseId}/clips`);
+  const body = $('clips').querySelector('tbody');
+  body.replaceChildren();
+  const when = Object.fromEntries(recordings.map((r) => [r.id, new Date(r.started_at * 1000).toLocaleString()]));
+  clips.forEach((/** @type {any} */ clip, /** @type {number} */ index) => {
+    const row = document.createElement('tr');
+    row.dataset.clipId = clip.id;
+    const poster = document.createElement('img');
+    poster.src = clip.poster_url;
+    poster.alt = `First frame of ${clip.title}`;
+    const cells = [poster, clip.title, `${clip.duration_s.toFixed(1)} s`, clip.tags.join(', '), when[clip.recording_id] || ''];
+    for (const content of cells) {
+      const cell = document.createElement('td');
+      cell.append(content);
+      row.append(cell);
+    }
+    const actions = document.createElement('td');
+    const button = (/** @type {string} */ label, /** @type {() => Promise<void>} */ act) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      b.addEventListener('click', () => act().then(() => showCase(caseId)).catch((e) => tell(e.message)));
+      actions.append(b);
+    };
+    if (index > 0) button('↑', () => api('PATCH', `/api/clips/${clip.id}`, { position: index - 1 }));
+    if (index < clips.length - 1) button('↓', () => api('PATCH', `/api/clips/${clip.id}`, { position: index + 1 }));
+    button('Rename', async () => {
+      const title = window.prompt('New title', clip.title);
+      if (title) await api('PATCH', `/api/clips/${clip.id}`, { title });
+    });
+    const trim = document.createElement('a');
+    trim.href = `/analysis/${clip.recording_id}?clip=${clip.id}`;
+    trim.textContent = 'Re-trim';
+    trim.className = 'button';
+    actions.append(trim);
+    button('Delete', async () => {
+      if (window.confirm(`Delete the clip "${clip.title}"?`)) await api('DELETE', `/api/clips/${clip.id}`);
+    });
+    row.append(actions);
+    body.append(row);
+  });
+  const { stills } = await api('GET', `/api/cases/${caseId}/stills`);
+  const box = $('stills');
+  box.replaceChildren();
+  for (const still of stills) {
+    const figure = document.createElement('figure');
+    const image = document.createElement('img');
+    image.src = still.image_url;
+    image.alt = still.caption || `Frame ${still.frame}`;
+    const caption = document.createElement('figcaption');
+    caption.textContent = `${still.caption || 'Still'} (frame ${still.frame})`;
+    figure.append(image, caption);
+    box.append(figure);
   }
 }
 

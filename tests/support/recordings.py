@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fractions
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -67,8 +68,30 @@ def _opus_packets(count: int) -> list[bytes]:
     t = np.arange(960) / 48000
     for index in range(count):
         tone = (np.sin(2 * np.pi * 440 * (t + index * 0.02)) * 6000).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo"
+        )
         frame.sample_rate = 48000
         frame.pts = index * 960
         out += [bytes(p) for p in opus.encode(frame)]
     return out
+
+
+def seed_recording(server: Any, owner: Any, frames: int = 300, status: str = "complete") -> Any:
+    """A finished recording of `frames` numbered frames in a new case of `owner`'s."""
+    from vigremote.paths import recording_dir
+    from vigremote.state import CONSENTS, RECORDINGS
+
+    session = server.new_session(owner)
+    consent = server.app[CONSENTS].record(
+        session["session"]["id"], session["case_id"], ["analysis"], "test", "family"
+    )
+    store = server.app[RECORDINGS]
+    recording = store.add(session["case_id"], session["session"]["id"], consent.id, ["analysis"])
+    folder = recording_dir(server.config.data_dir, recording.case_id, recording.id)
+    make_recording(folder / "segment-001.webm", frames=frames, keyframe_every=60)
+    store.add_segment(recording.id, 1, "segment-001.webm", "VP8")
+    store.add_mark(recording.id, 2.5, "bookmark", "a look", owner.id)
+    store.set_progress(recording.id, frames / 30, (folder / "segment-001.webm").stat().st_size)
+    store.set_status(recording.id, status)
+    return store.get(recording.id)

@@ -16,7 +16,7 @@ from vigremote.accounts import current_user
 from vigremote.cases import owned_case
 from vigremote.clips import cutting
 from vigremote.clips.analysis_api import job, owned_recording, playback_of
-from vigremote.clips.frames import cached_index
+from vigremote.clips.frames import cached_index, index_video
 from vigremote.clips.store import Clip, Still
 from vigremote.httpjson import error, read_json, text_field
 from vigremote.paths import case_dir, recording_dir
@@ -68,7 +68,8 @@ async def _cut(
     def work() -> tuple[float, float]:
         index = cached_index(playback)
         result = cutting.cut_clip(playback, clip_file, first, last, index)
-        poster = cutting.still_png(clip_file, 0)
+        # Index the clip without caching it: a cache file beside the clip would outlive it.
+        poster = cutting.still_png(clip_file, 0, index_video(clip_file))
         poster_path = clip_file.with_suffix(".png")
         poster_path.write_bytes(poster)
         poster_path.chmod(0o600)

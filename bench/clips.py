@@ -1,0 +1,369 @@
+"""Benchmark: frame-accurate clip cutting against re-encoding the same clip with PyAV.
+
+A 10-minute 640x480 30 fps VP8 + Opus recording with a keyframe every 2 s is written by the
+real recorder writer (`tests.support.recordings.make_recording`, numbered frames) once and
+cached in `bench/out/` (git-ignored); `--recording PATH` reuses or creates another file. Then a
+30 s clip that starts off a keyframe in the middle is made, in the same run and interleaved:
+- by `vigremote.clips.cutting.cut_clip` (copy whole groups of pictures, re-encode the partial
+  first one), given the frame index already in memory as the API has it after the first open;
+- by a plain PyAV re-encode (decode from the keyframe before the clip, encode every clip frame
+  with libvpx at cut_clip's own settings, copy the audio).
+One warm-up each, then `--repeat` timed runs each; only the cutting is timed. Every output is
+decoded: it must hold exactly the frames first..last (read back from the numbers drawn on them)
+and its audio must decode.
+
+    python bench/clips.py --json /tmp/bench-clips.json
+
+Exits non-zero if any clip is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.support` when run as a file
+
+import av
+
+from tests.support.numbered_video import read_frame_number
+from tests.support.recordings import make_recording
+from vigremote.clips.cutting import cut_clip
+from vigremote.clips.frames import FrameIndex, index_video
+
+MS = Fraction(1, 1000)
+FPS = 30
+WIDTH, HEIGHT = 640, 480
+RECORDING_FRAMES = 10 * 60 * FPS
+KEYFRAME_EVERY = 2 * FPS
+DEFAULT_RECORDING = (
+    Path(__file__).resolve().parent / "out" / f"clips-recording-{RECORDING_FRAMES}f-640x480.webm"
+)
+# cut_clip's settings for its partial group of pictures (vigremote.clips.cutting._encoder).
+VP8_OPTIONS = {
+    "deadline": "realtime",
+    "cpu-used": "8",
+    "lag-in-frames": "0",
+    "crf": "8",
+    "qmin": "2",
+    "qmax": "24",
+}
+VP8_BIT_RATE = 6_000_000
+ENCODER_THREADS = 2
+
+
+@dataclass
+class Check:
+    """What one output clip holds, decoded."""
+
+    frames: int
+    first_number: int | None
+    last_number: int | None
+    numbers_in_order: bool | None  # every frame read back, consecutive (full checks only)
+    audio_packets: int
+    audio_samples: int
+
+    def problems(self, first: int, last: int) -> list[str]:
+        wrong = []
+        if self.frames != last - first + 1:
+            wrong.append(f"{self.frames} frames, expected {last - first + 1}")
+        if (self.first_number, self.last_number) != (first, last):
+            wrong.append(
+                f"frames {self.first_number}..{self.last_number}, expected {first}..{last}"
+            )
+        if self.numbers_in_order is False:
+            wrong.append("frame numbers are not consecutive")
+        if self.audio_packets == 0 or self.audio_samples == 0:
+            wrong.append("no decodable audio")
+        return wrong
+
+
+# -- the recording ----------------------------------------------------------------------------
+def ensure_recording(path: Path) -> float | None:
+    """Write the recording unless it exists; the seconds it took, or None if reused."""
+    if path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.stem + ".part" + path.suffix)
+    part.unlink(missing_ok=True)
+    print(
+        f"writing a {RECORDING_FRAMES // FPS // 60}-minute {WIDTH}x{HEIGHT} recording to {path}"
+        " (once; minutes on a small machine)",
+        flush=True,
+    )
+    done = threading.Event()
+    started = time.perf_counter()
+
+    def progress() -> None:
+        while not done.wait(15.0):
+            size = part.stat().st_size / 1e6 if part.exists() else 0.0
+            print(f"  {time.perf_counter() - started:5.0f} s, {size:6.1f} MB", flush=True)
+
+    watcher = threading.Thread(target=progress, daemon=True)
+    watcher.start()
+    try:
+        make_recording(
+            part,
+            frames=RECORDING_FRAMES,
+            fps=FPS,
+            keyframe_every=KEYFRAME_EVERY,
+            width=WIDTH,
+            height=HEIGHT,
+        )
+    finally:
+        done.set()
+        watcher.join()
+    part.replace(path)
+    elapsed = time.perf_counter() - started
+    print(f"  written in {elapsed:.0f} s ({RECORDING_FRAMES / elapsed:.0f} frames/s)", flush=True)
+    return elapsed
+
+
+# -- the baseline -----------------------------------------------------------------------------
+def reencode_clip(src: Path, dst: Path, first: int, last: int, index: FrameIndex) -> int:
+    """Frames first..last re-encoded with libvpx (cut_clip's settings), audio copied; frames."""
+    keyframe = index.keyframe_at_or_before(first)
+    start, end = index.pts[first], index.pts[last]
+    wanted_from, wanted_to = start, end
+    with av.open(str(src)) as source, av.open(str(dst), "w", format="webm") as out:
+        video_in = source.streams.video[0]
+        audio_in = source.streams.audio[0] if source.streams.audio else None
+        video_out: Any = out.add_stream("libvpx", rate=FPS)
+        video_out.width, video_out.height = index.width, index.height
+        video_out.pix_fmt = "yuv420p"
+        video_out.time_base = MS
+        video_out.codec_context.time_base = MS
+        video_out.bit_rate = VP8_BIT_RATE
+        video_out.gop_size = KEYFRAME_EVERY  # like the recorder
+        video_out.thread_count = ENCODER_THREADS
+        video_out.options = dict(VP8_OPTIONS)
+        audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
+
+        source.seek(index.pts[keyframe], stream=video_in, backward=True, any_frame=False)
+        count = 0
+        done = False
+        for packet in source.demux(video_in):
+            for frame in packet.decode():
+                if frame.pts is None or frame.pts < wanted_from:
+                    continue
+                if frame.pts > wanted_to:
+                    done = True
+                    break
+                image = frame.reformat(format="yuv420p")
+                image.pts = frame.pts - start
+                image.time_base = MS
+                image.pict_type = av.video.frame.PictureType.NONE
+                for encoded in video_out.encode(image):
+                    out.mux(encoded)
+                count += 1
+                done = frame.pts >= wanted_to
+            if done:
+                break
+        for encoded in video_out.encode(None):
+            out.mux(encoded)
+
+        if audio_in is not None and audio_out is not None:
+            frame_ms = index.pts[last + 1] - end if last + 1 < len(index) else 33
+            source.seek(start, stream=audio_in, backward=True, any_frame=True)
+            for packet in source.demux(audio_in):
+                if packet.pts is None or packet.size == 0 or packet.pts < start:
+                    continue
+                if packet.pts > end + frame_ms - 1:
+                    break
+                packet.pts -= start
+                packet.dts = packet.pts
+                packet.stream = audio_out
+                out.mux(packet)
+    return count
+
+
+# -- checking ---------------------------------------------------------------------------------
+def check_clip(path: Path, full: bool) -> Check:
+    """Decode every frame (and the audio); read the numbers of the first and last (or all)."""
+    numbers: list[int | None] = []
+    frames = 0
+    last_frame: Any = None
+    with av.open(str(path)) as clip:
+        for frame in clip.decode(video=0):
+            if frames == 0 or full:
+                numbers.append(read_frame_number(frame.to_ndarray(format="rgb24")))
+            frames += 1
+            last_frame = frame
+    last_number = (
+        read_frame_number(last_frame.to_ndarray(format="rgb24")) if last_frame is not None else None
+    )
+    in_order: bool | None = None
+    if full:
+        in_order = all(
+            a is not None and b is not None and b == a + 1
+            for a, b in zip(numbers, numbers[1:], strict=False)
+        )
+    audio_packets = audio_samples = 0
+    with av.open(str(path)) as clip:
+        if clip.streams.audio:
+            for packet in clip.demux(audio=0):
+                if packet.size == 0:
+                    continue
+                audio_packets += 1
+                audio_samples += sum(f.samples for f in packet.decode())
+    return Check(
+        frames=frames,
+        first_number=numbers[0] if numbers else None,
+        last_number=last_number,
+        numbers_in_order=in_order,
+        audio_packets=audio_packets,
+        audio_samples=audio_samples,
+    )
+
+
+# -- timing -----------------------------------------------------------------------------------
+def timed(work: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def machine() -> dict[str, Any]:
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = []
+    return {
+        "nproc": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "loadavg": load,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--recording", type=Path, default=DEFAULT_RECORDING, help="reuse (or create) this file"
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each method")
+    parser.add_argument("--first", type=int, default=RECORDING_FRAMES // 2 + 17)
+    parser.add_argument("--frames", type=int, default=30 * FPS, help="clip length in frames")
+    args = parser.parse_args(argv)
+    first, last = args.first, args.first + args.frames - 1
+
+    build_s = ensure_recording(args.recording)
+    index_s, index = timed(lambda: index_video(args.recording))
+    if index.codec != "vp8":
+        print(f"the baseline re-encodes VP8 only; {args.recording} holds {index.codec}")
+        return 2
+    if not 0 <= first <= last < len(index):
+        print(f"the clip {first}..{last} is outside the recording's {len(index)} frames")
+        return 2
+    keyframe = index.keyframe_at_or_before(first)
+    print(
+        f"recording: {len(index)} frames ({len(index) / FPS / 60:.1f} min), "
+        f"{args.recording.stat().st_size / 1e6:.1f} MB, {len(index.keyframes)} keyframes; "
+        f"clip {first}..{last} ({args.frames} frames), keyframe before it {keyframe}",
+        flush=True,
+    )
+
+    problems: list[str] = []
+    cut_times: list[float] = []
+    reencode_times: list[float] = []
+    reencoded_frames = 0
+    with tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
+        out = Path(tmp)
+
+        def verify(name: str, path: Path, full: bool) -> None:
+            check = check_clip(path, full)
+            problems.extend(f"{name}: {p}" for p in check.problems(first, last))
+            path.unlink()
+
+        def cut(n: str) -> Path:
+            nonlocal reencoded_frames
+            dst = out / f"cut-{n}.webm"
+            result = cut_clip(args.recording, dst, first, last, index)
+            reencoded_frames = result.reencoded_frames
+            return dst
+
+        def reencode(n: str) -> Path:
+            dst = out / f"reencode-{n}.webm"
+            reencode_clip(args.recording, dst, first, last, index)
+            return dst
+
+        # Warm-up (page cache, codec libraries), fully checked.
+        verify("cut warm-up", cut("warm"), full=True)
+        verify("re-encode warm-up", reencode("warm"), full=True)
+        # Cold index: what the first clip from a never-opened recording costs.
+        cold_s, _ = timed(
+            lambda: cut_clip(
+                args.recording, out / "cold.webm", first, last, index_video(args.recording)
+            )
+        )
+        verify("cut with index", out / "cold.webm", full=False)
+        for n in range(args.repeat):  # interleaved, so load changes hit both alike
+            seconds, path = timed(lambda n=n: cut(str(n)))
+            cut_times.append(seconds)
+            verify(f"cut {n}", path, full=False)
+            seconds, path = timed(lambda n=n: reencode(str(n)))
+            reencode_times.append(seconds)
+            verify(f"re-encode {n}", path, full=False)
+            print(f"  run {n + 1}: cut {cut_times[-1]:.3f} s, re-encode {reencode_times[-1]:.3f} s")
+
+    cut_s = statistics.median(cut_times)
+    reencode_s = statistics.median(reencode_times)
+    results: dict[str, Any] = {
+        "cut_s": round(cut_s, 4),
+        "cut_min_s": round(min(cut_times), 4),
+        "cut_with_index_s": round(cold_s, 4),
+        "index_s": round(index_s, 4),
+        "reencode_s": round(reencode_s, 4),
+        "reencode_min_s": round(min(reencode_times), 4),
+        "ratio": round(reencode_s / cut_s, 2),
+        "cut_runs_s": [round(t, 4) for t in cut_times],
+        "reencode_runs_s": [round(t, 4) for t in reencode_times],
+        "frames": args.frames,
+        "first": first,
+        "last": last,
+        "reencoded_frames": reencoded_frames,
+        "recording_frames": len(index),
+        "recording_minutes": round(len(index) / FPS / 60, 2),
+        "recording_size": f"{index.width}x{index.height}",
+        "recording_build_s": round(build_s, 1) if build_s is not None else None,
+        "repeat": args.repeat,
+        "machine": machine(),
+        "av_version": av.__version__,
+        "ffmpeg_version": av.ffmpeg_version_info,
+        "ok": not problems,
+        "problems": problems,
+    }
+    print()
+    print(f"{'':28}{'median':>9}{'min':>9}")
+    print(f"{'cut_clip (index in memory)':28}{cut_s:9.3f}{min(cut_times):9.3f}")
+    print(f"{'cut_clip + index_video':28}{cold_s:9.3f}")
+    print(f"{'PyAV re-encode':28}{reencode_s:9.3f}{min(reencode_times):9.3f}")
+    print(
+        f"ratio re-encode / cut: {results['ratio']:.1f}x; "
+        f"{reencoded_frames} of {args.frames} frames re-encoded by cut_clip; "
+        f"index_video alone {index_s:.3f} s"
+    )
+    for problem in problems:
+        print(f"WRONG: {problem}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"written {args.json}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
