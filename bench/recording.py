@@ -63,6 +63,7 @@ class Phase:
     client_cpu_s: float = 0.0  # this process (the publishers), for information only
     peak_rss_mb: float = 0.0  # the server's, at the end of the window
     frames_recorded: list[int] = field(default_factory=list)  # decoded from the files
+    frames_sent_in_window: list[int] = field(default_factory=list)  # by the publishers
     frames_consumed_in_window: list[int] = field(default_factory=list)  # baseline only
     files: list[str] = field(default_factory=list)
 
@@ -130,13 +131,26 @@ async def wait_http(url: str) -> None:
                 await asyncio.sleep(0.2)
 
 
-async def measured_window(pid: int, seconds: float, phase: Phase) -> None:
+def video_frames_sent(pc: RTCPeerConnection | None) -> int:
+    """How many video frames a publisher's sender has taken (it stops if the connection dies)."""
+    tracks = [sender.track for sender in pc.getSenders()] if pc is not None else []
+    return sum(t.sent for t in tracks if isinstance(t, PacedPacketTrack) and t.kind == "video")
+
+
+async def measured_window(
+    pid: int, seconds: float, phase: Phase, pcs: list[RTCPeerConnection | None]
+) -> None:
+    """Server CPU over exactly `seconds`, plus what the publishers sent meanwhile."""
+    sent0 = [video_frames_sent(pc) for pc in pcs]
     cpu0, own0, t0 = cpu_seconds(pid), own_cpu_seconds(), time.monotonic()
     await asyncio.sleep(seconds)
     phase.cpu_s = cpu_seconds(pid) - cpu0
     phase.wall_s = time.monotonic() - t0
     phase.client_cpu_s = own_cpu_seconds() - own0
     phase.peak_rss_mb = round(peak_rss_mb(pid), 1)
+    phase.frames_sent_in_window = [
+        video_frames_sent(pc) - n for pc, n in zip(pcs, sent0, strict=True)
+    ]
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -233,7 +247,7 @@ async def drive_vigremote(
         recording_ids = await asyncio.gather(
             *(start_recording(f, p) for f, p in zip(families, practitioners, strict=True))
         )
-        await measured_window(pid, seconds, phase)
+        await measured_window(pid, seconds, phase, [f.pc for f in families])
         await asyncio.gather(*(stop_recording(p) for p in practitioners))
     finally:
         for client in [*families, *practitioners]:
@@ -367,7 +381,7 @@ async def drive_baseline(
                         break
                     await asyncio.sleep(0.1)
             before = await counts()
-            await measured_window(pid, seconds, phase)
+            await measured_window(pid, seconds, phase, list(pcs))
             after = await counts()
             phase.frames_consumed_in_window = [after[n] - before[n] for n in names]
             async with http.post(f"{url}/stop") as response:
@@ -400,9 +414,11 @@ def per_session_minute(phase: Phase, sessions: int, seconds: float) -> float:
     return phase.cpu_s / (sessions * seconds / 60)
 
 
-def report(vig: Phase, base: Phase, sessions: int, seconds: float) -> dict[str, Any]:
+def report(
+    vig: Phase, base: Phase, sessions: int, base_sessions: int, seconds: float
+) -> dict[str, Any]:
     vig_rate = per_session_minute(vig, sessions, seconds)
-    base_rate = per_session_minute(base, sessions, seconds)
+    base_rate = per_session_minute(base, base_sessions, seconds)
     expected = int(seconds * FPS)
     # MediaRecorder encodes on the event loop: once that is saturated it falls behind (its frames
     # queue up), and CPU per session-minute stops growing. CPU per minute of video it actually
@@ -411,6 +427,7 @@ def report(vig: Phase, base: Phase, sessions: int, seconds: float) -> dict[str, 
     base_recorded = base.cpu_s / consumed_min if consumed_min else None
     return {
         "sessions": sessions,
+        "baseline_sessions": base_sessions,
         "seconds": seconds,
         "vigremote_cpu_s_per_session_min": round(vig_rate, 4),
         "baseline_cpu_s_per_session_min": round(base_rate, 4),
@@ -448,10 +465,16 @@ def print_table(result: dict[str, Any]) -> None:
             " ".join(map(str, vig["frames_recorded"])),
             " ".join(map(str, base["frames_recorded"])),
         ),
+        (
+            "video frames sent (window)",
+            " ".join(map(str, vig["frames_sent_in_window"])),
+            " ".join(map(str, base["frames_sent_in_window"])),
+        ),
         ("server peak RSS MB", f"{vig['peak_rss_mb']:.0f}", f"{base['peak_rss_mb']:.0f}"),
         ("publisher CPU s (info)", f"{vig['client_cpu_s']:.2f}", f"{base['client_cpu_s']:.2f}"),
     ]
-    print(f"\n{result['sessions']} sessions x {result['seconds']:g} s, 640x480 30 fps VP8 + Opus")
+    sessions = f"{result['sessions']} (baseline {result['baseline_sessions']})"
+    print(f"\n{sessions} sessions x {result['seconds']:g} s, 640x480 30 fps VP8 + Opus")
     print(f"{'':26}{'vigremote':>16}{'baseline':>24}")
     for label, left, right in rows:
         print(f"{label:26}{left:>16}{right:>24}")
@@ -472,6 +495,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--baseline-sessions", type=int, help="sessions for the baseline (default: --sessions)"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -481,14 +507,15 @@ def main() -> int:
         baseline_server(args.baseline_server, args.baseline_dir)
         return 0
 
+    base_sessions = args.baseline_sessions or args.sessions
     work = Path(tempfile.mkdtemp(prefix="vigbench-"))
     try:
         print("encoding the publishers' media once...", flush=True)
         media = encode_media(frames=90, fps=FPS, width=640, height=480, gop=30)
         print(f"vigremote: {args.sessions} sessions, {args.seconds:g} s window", flush=True)
         vig = run_vigremote(work, args.sessions, args.seconds, media)
-        print(f"baseline: {args.sessions} sessions, {args.seconds:g} s window", flush=True)
-        base = run_baseline(work, args.sessions, args.seconds, media)
+        print(f"baseline: {base_sessions} sessions, {args.seconds:g} s window", flush=True)
+        base = run_baseline(work, base_sessions, args.seconds, media)
     except BaseException:
         for log in sorted(work.glob("*.log")):
             print(f"--- {log.name} (last lines)", file=sys.stderr)
@@ -499,7 +526,7 @@ def main() -> int:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    result = report(vig, base, args.sessions, args.seconds)
+    result = report(vig, base, args.sessions, base_sessions, args.seconds)
     print_table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

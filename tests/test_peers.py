@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection
 
 from vigremote.media.feeds import Feed
-from vigremote.media.peers import BadOffer, Peer, check_offer
+from vigremote.media.peers import BadOffer, Peer, Slot, check_offer
 
 MAX_LINES = 1000
 MAX_BYTES = 64 * 1024
@@ -133,8 +134,13 @@ def test_an_offer_without_media_is_refused() -> None:
 @pytest.mark.parametrize("kinds", [("video", "video"), ("audio", "audio"), ("audio", "video") * 2])
 async def test_more_than_one_track_of_a_kind_is_refused(kinds: tuple[str, ...]) -> None:
     offer = await aiortc_offer(kinds)
-    with pytest.raises(BadOffer, match="one audio and one video"):
+    with pytest.raises(BadOffer, match="at most 1 audio and 1 video"):
         check_offer(offer, MAX_LINES, MAX_BYTES)
+
+
+def slots_for(outgoing: dict[str, Any]) -> list[Slot]:
+    """The filming layout: camera audio and video, each sending what `outgoing` gives."""
+    return [Slot("camera", kind, outgoing.get(kind)) for kind in ("audio", "video")]
 
 
 # Offers that pass check_offer (every line looks like SDP) but that aiortc cannot use. Each must
@@ -167,7 +173,7 @@ async def test_an_unusable_offer_is_a_bad_offer_and_the_peer_still_closes(name: 
     outgoing = {"video": feed.subscribe(), "audio": Feed("audio", "test/family/audio").subscribe()}
     peer = Peer((), ("VP8", "H264"), lambda peer, state: None)
     with pytest.raises(BadOffer, match="could not be used"):
-        await peer.answer(sdp, outgoing)
+        await peer.answer(sdp, slots_for(outgoing))
     await asyncio.wait_for(peer.close(), 6)
     # ...and closing the refused peer hangs up every track it was given: nothing is left
     # subscribed to the feeds.
@@ -181,7 +187,7 @@ async def test_a_valid_offer_gets_an_answer_with_the_server_codec() -> None:
     outgoing = {"video": video.subscribe(), "audio": audio.subscribe()}
     peer = Peer((), ("VP8", "H264"), lambda peer, state: None)
     try:
-        answer = await peer.answer(check_offer(offer, MAX_LINES, MAX_BYTES), outgoing)
+        answer = await peer.answer(check_offer(offer, MAX_LINES, MAX_BYTES), slots_for(outgoing))
         assert answer.startswith("v=0\r\n")
         assert "a=rtpmap:97 VP8/90000" in answer
         assert peer.video_codec == "VP8"
@@ -198,7 +204,7 @@ async def test_a_video_only_offer_leaves_no_unused_audio_track_subscribed() -> N
     outgoing = {"video": video.subscribe(), "audio": audio.subscribe()}
     peer = Peer((), ("VP8", "H264"), lambda peer, state: None)
     try:
-        await peer.answer(check_offer(offer, MAX_LINES, MAX_BYTES), outgoing)
+        await peer.answer(check_offer(offer, MAX_LINES, MAX_BYTES), slots_for(outgoing))
         # No audio m-line, so nothing sends the audio track: it must not stay on the feed.
         assert audio._sinks == []
         assert len(video._sinks) == 1

@@ -27,6 +27,31 @@ def publisher_watched_by(role: str) -> str | None:
     return _WATCHES.get(role)
 
 
+@dataclass(frozen=True)
+class SlotSpec:
+    """One media line of a browser's connection: whose feed it carries, and if it publishes."""
+
+    name: str  # "camera" (people) or "clip" (the server's player)
+    kind: str  # "audio" or "video"
+    watches: str | None  # the publisher whose feed the browser receives on it
+    publish: bool  # whether the browser's own camera/microphone goes out on it
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "send": self.publish}
+
+
+PLAYER = "player"
+
+
+def layout(room_kind: str, role: str) -> list[SlotSpec]:
+    """The slots a browser offers, in order: its camera both ways, and in a review the clip."""
+    watched, publishes = publisher_watched_by(role), feed_published_by(role) is not None
+    slots = [SlotSpec("camera", kind, watched, publishes) for kind in ("audio", "video")]
+    if room_kind == "review":
+        slots += [SlotSpec("clip", kind, PLAYER, False) for kind in ("audio", "video")]
+    return slots
+
+
 def feed_published_by(role: str) -> str | None:
     return _PUBLISHES.get(role)
 

@@ -20,14 +20,14 @@ from aiohttp import WSMsgType, web
 from vigremote.auth import Identity, InvalidToken
 from vigremote.config import PROTOCOL_VERSION
 from vigremote.errors import CLOSE_PROTOCOL_ERROR, ProtocolError, UserError  # noqa: F401
-from vigremote.media.peers import BadOffer, Peer, check_offer
+from vigremote.media.peers import BadOffer, Peer, Slot, check_offer
 from vigremote.rooms import (
     Outbox,
     Participant,
     Room,
     end_room,
     feed_published_by,
-    publisher_watched_by,
+    layout,
 )
 from vigremote.state import CONFIG, JOIN_HOOKS, MESSAGE_HANDLERS, ROOMS, SIGNER, STORE
 from vigremote.storage import NotFound
@@ -124,6 +124,7 @@ class Connection:
                 "you": participant.describe(),
                 "session": {"id": self.room.session_id, "kind": self.room.kind},
                 "iceServers": [s.to_json() for s in self.config.ice_servers],
+                "slots": [spec.to_json() for spec in layout(self.room.kind, participant.role)],
             }
         )
         for hook in self.app[JOIN_HOOKS]:
@@ -171,17 +172,28 @@ class Connection:
     async def _on_offer(self, message: dict[str, Any]) -> None:
         assert self.room is not None and self.participant is not None
         config = self.config
+        specs = layout(self.room.kind, self.participant.role)
         try:
-            sdp = check_offer(message.get("sdp"), config.max_sdp_lines, config.max_message_bytes)
+            sdp = check_offer(
+                message.get("sdp"),
+                config.max_sdp_lines,
+                config.max_message_bytes,
+                [spec.kind for spec in specs],
+            )
         except BadOffer as exc:
             raise UserError("bad-offer", str(exc)) from None
-        watched = publisher_watched_by(self.participant.role)
-        outgoing = {}
-        if watched is not None:
-            outgoing = {k: self.room.feed(watched, k).subscribe() for k in ("audio", "video")}
+        slots = [
+            Slot(
+                spec.name,
+                spec.kind,
+                self.room.feed(spec.watches, spec.kind).subscribe() if spec.watches else None,
+                spec.publish,
+            )
+            for spec in specs
+        ]
         peer = Peer(config.ice_servers, config.video_codecs, self._peer_state)
         try:
-            answer = await peer.answer(sdp, outgoing)
+            answer = await peer.answer(sdp, slots)
         except BadOffer as exc:
             await peer.close()
             raise UserError("bad-offer", str(exc)) from None
@@ -202,6 +214,8 @@ class Connection:
                 )
             else:
                 asyncio.create_task(_drain(incoming.track))
+        for unused in peer.unused:
+            asyncio.create_task(_drain(unused.track))
 
     async def _retire(self, peer: Peer) -> None:
         """Close a peer this participant no longer uses, and unhook its tracks from feeds."""

@@ -83,7 +83,8 @@ connection.onparticipants = (list) => {
     ? `${practitioner.name} is in the call.`
     : 'Waiting for your practitioner to join.';
 };
-connection.onremotestream = (stream) => {
+connection.onremotestream = (stream, slot) => {
+  if (slot !== 'camera') return;
   const video = $('practitioner-video');
   video.srcObject = stream;
   video.onresize = () => {

@@ -220,8 +220,8 @@ async function showLive(/** @type {string} */ sessionId) {
     $('live-state').textContent = `Media: ${state}`;
   };
   connection.onparticipants = (participants) => renderParticipants(participants);
-  connection.onremotestream = (stream) => {
-    $('family-video').srcObject = stream;
+  connection.onremotestream = (stream, slot) => {
+    if (slot === 'camera') $('family-video').srcObject = stream;
   };
   connection.onusererror = (_code, message) => tell(message);
   connection.onended = () => {

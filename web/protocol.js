@@ -23,7 +23,8 @@ const FINAL_CLOSE_CODES = new Set([1002, 1008, 1009, 4001, 4002]);
 /**
  * @typedef {{id: string, role: string, name: string, media: string}} Participant
  * @typedef {{id: string, kind: string}} SessionInfo
- * @typedef {{you: Participant, session: SessionInfo, iceServers: RTCIceServer[]}} Welcome
+ * @typedef {{name: string, kind: 'audio'|'video', send: boolean}} Slot
+ * @typedef {{you: Participant, session: SessionInfo, iceServers: RTCIceServer[], slots: Slot[]}} Welcome
  * @typedef {'connecting'|'connected'|'reconnecting'|'closed'} LinkState
  * @typedef {{id: string, purposes: string[], wording_version: string, given_at: number}} Consent
  * @typedef {{version: string, title: string, intro: string,
@@ -45,7 +46,9 @@ export class ServerConnection {
     /** @type {Welcome|null} */ this.welcome = null;
     /** @type {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null}} */
     this.localTracks = { audio: null, video: null };
-    /** @type {MediaStream|null} */ this.remoteStream = null;
+    /** @type {Record<string, MediaStream>} one stream per slot name ("camera", "clip") */
+    this.remoteStreams = {};
+    /** @type {Slot[]} */ this.slots = [];
     this.closedByUs = false;
     this.retries = 0;
     this.lastMessageAt = 0;
@@ -57,7 +60,7 @@ export class ServerConnection {
     /** @type {(state: RTCPeerConnectionState) => void} */ this.onmediastate = () => {};
     /** @type {(welcome: Welcome) => void} */ this.onwelcome = () => {};
     /** @type {(list: Participant[]) => void} */ this.onparticipants = () => {};
-    /** @type {(stream: MediaStream) => void} */ this.onremotestream = () => {};
+    /** @type {(stream: MediaStream, slot: string) => void} */ this.onremotestream = () => {};
     /** @type {(action: string) => void} */ this.oncontrol = () => {};
     /** @type {(code: string, message: string) => void} */ this.onusererror = () => {};
     /** @type {() => void} */ this.onended = () => {};
@@ -96,10 +99,11 @@ export class ServerConnection {
     if (transceiver) await transceiver.sender.replaceTrack(track);
   }
 
-  /** @param {string} kind */
+  /** The transceiver that carries this browser's own camera or microphone. @param {string} kind */
   transceiver(kind) {
     if (!this.pc) return null;
-    return this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind) || null;
+    const index = this.slots.findIndex((slot) => slot.send && slot.kind === kind);
+    return index < 0 ? null : this.pc.getTransceivers()[index] || null;
   }
 
   async connectSocket() {
@@ -214,17 +218,26 @@ export class ServerConnection {
     const config = { iceServers: this.welcome ? this.welcome.iceServers : [] };
     const pc = new RTCPeerConnection(config);
     this.pc = pc;
-    for (const kind of /** @type {const} */ (['audio', 'video'])) {
-      pc.addTransceiver(kind, { direction: 'sendrecv' });
-      const track = this.localTracks[kind];
-      if (track) await pc.getTransceivers().at(-1).sender.replaceTrack(track);
+    // One transceiver per slot, in the server's order: it maps m-lines to slots the same way.
+    this.slots = this.welcome && this.welcome.slots ? this.welcome.slots : [
+      { name: 'camera', kind: 'audio', send: true },
+      { name: 'camera', kind: 'video', send: true },
+    ];
+    for (const slot of this.slots) {
+      const transceiver = pc.addTransceiver(slot.kind, { direction: slot.send ? 'sendrecv' : 'recvonly' });
+      const track = slot.send ? this.localTracks[slot.kind] : null;
+      if (track) await transceiver.sender.replaceTrack(track);
     }
-    const stream = new MediaStream();
-    this.remoteStream = stream;
+    /** @type {Record<string, MediaStream>} */
+    const streams = {};
+    for (const slot of this.slots) streams[slot.name] = streams[slot.name] || new MediaStream();
+    this.remoteStreams = streams;
     pc.ontrack = (event) => {
       if (pc !== this.pc) return;
-      stream.addTrack(event.track);
-      this.onremotestream(stream);
+      const index = pc.getTransceivers().indexOf(event.transceiver);
+      const name = (this.slots[index] || this.slots[0]).name;
+      streams[name].addTrack(event.track);
+      this.onremotestream(streams[name], name);
     };
     pc.onicecandidate = (event) => {
       if (pc !== this.pc) return;

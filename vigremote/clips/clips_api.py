@@ -141,6 +141,8 @@ async def update_clip(request: web.Request) -> web.Response:
     clip, clip_file = _owned_clip(request)
     body = await read_json(request)
     clips = request.app[CLIPS]
+    # Check everything before changing anything: a bad field must leave the clip as it was.
+    position = _int(body, "position") if "position" in body else None
     changes: dict[str, Any] = {}
     if "title" in body:
         changes["title"] = text_field(body, "title", 120)
@@ -158,8 +160,8 @@ async def update_clip(request: web.Request) -> web.Response:
         changes |= {"first_frame": first, "last_frame": last}
         changes |= {"start_s": start_s, "duration_s": duration_s}
     clip = clips.update_clip(clip.id, **changes)
-    if "position" in body:
-        clips.move_clip(clip.id, _int(body, "position"))
+    if position is not None:
+        clips.move_clip(clip.id, position)
         clip = clips.clip(clip.id)
     request.app[STORE].audit(current_user(request).id, "clip-changed", f"clip:{clip.id}")
     return web.json_response({"clip": clip.to_json()})

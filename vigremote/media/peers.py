@@ -1,8 +1,9 @@
 """One RTCPeerConnection per browser, with the server as the only peer.
 
-The browser always offers (one audio and one video transceiver); the server answers. aiortc has
-no ICE restart, so a browser that loses its connection sends a brand-new offer and gets a
-brand-new Peer; the Feeds it publishes to and reads from stay the same.
+The browser always offers, one m-line per slot of the session's layout (a filming session:
+camera audio and video; a shared review adds the clip's audio and video); the server answers.
+aiortc has no ICE restart, so a browser that loses its connection sends a brand-new offer and
+gets a brand-new Peer; the Feeds it publishes to and reads from stay the same.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +39,13 @@ class BadOffer(ValueError):
     """The browser's offer or candidate cannot be used; the message says why, for a person."""
 
 
-def check_offer(sdp: object, max_lines: int, max_bytes: int) -> str:
-    """Refuse an SDP before aiortc sees it: wrong type, too big, not SDP, or no usable media."""
+def check_offer(
+    sdp: object, max_lines: int, max_bytes: int, kinds: Sequence[str] = ("audio", "video")
+) -> str:
+    """Refuse an SDP before aiortc sees it: wrong type, too big, not SDP, or no usable media.
+
+    `kinds` are the session's slots: the offer may not carry more of a kind than there are.
+    """
     if not isinstance(sdp, str) or not sdp:
         raise BadOffer("the offer has no SDP text")
     if len(sdp) > max_bytes:
@@ -51,12 +58,24 @@ def check_offer(sdp: object, max_lines: int, max_bytes: int) -> str:
     for number, line in enumerate(lines, start=1):
         if not _SDP_LINE.match(line):
             raise BadOffer(f"line {number} of the offer is not an SDP line")
-    kinds = [line.split()[0][2:] for line in lines if line.startswith("m=")]
-    if not kinds or any(kind not in ("audio", "video") for kind in kinds):
+    offered_kinds = [line.split()[0][2:] for line in lines if line.startswith("m=")]
+    if not offered_kinds or any(kind not in ("audio", "video") for kind in offered_kinds):
         raise BadOffer("the offer must contain only audio and video")
-    if kinds.count("audio") > 1 or kinds.count("video") > 1:
-        raise BadOffer("the offer may carry one audio and one video track")
+    offered, allowed = Counter(offered_kinds), Counter(kinds)
+    if any(offered[kind] > allowed[kind] for kind in offered):
+        most = f"{allowed['audio']} audio and {allowed['video']} video"
+        raise BadOffer(f"this session takes at most {most} tracks")
     return "\r\n".join(lines) + "\r\n"
+
+
+@dataclass
+class Slot:
+    """One m-line of the layout: what the server sends on it; whether the browser publishes."""
+
+    name: str  # "camera" or "clip"
+    kind: str  # "audio" or "video"
+    outgoing: ForwardTrack | None = None
+    publish: bool = True
 
 
 @dataclass
@@ -64,6 +83,7 @@ class IncomingTrack:
     kind: str
     track: Any
     receiver: RTCRtpReceiver
+    slot: str = "camera"
 
     async def request_keyframe(self) -> None:
         """Send a PLI to the publisher (aiortc only does so itself on decode errors)."""
@@ -99,6 +119,8 @@ class Peer:
         self._on_state = on_state
         self.outgoing: list[ForwardTrack] = []
         self.incoming: list[IncomingTrack] = []
+        # Tracks the browser may send on slots it should only receive on: read and dropped.
+        self.unused: list[IncomingTrack] = []
         self.video_codec: str | None = None
 
         @self.pc.on("connectionstatechange")
@@ -109,27 +131,33 @@ class Peer:
     def state(self) -> str:
         return str(self.pc.connectionState)
 
-    async def answer(self, offer_sdp: str, outgoing: dict[str, ForwardTrack]) -> str:
+    async def answer(self, offer_sdp: str, slots: list[Slot]) -> str:
         """Apply a checked offer, attach what this browser should receive, return the answer.
 
-        The peer owns every track in `outgoing` from here on: those the offer has no m-line for
-        are stopped at once, and close() stops the rest, so a refused offer leaves nothing
-        subscribed to the room's feeds.
+        The offer's m-lines take the slots of their kind in order. The peer owns every outgoing
+        track from here on: those no m-line took are stopped at once, and close() stops the
+        rest, so a refused offer leaves nothing subscribed to the room's feeds.
         """
-        self.outgoing = list(outgoing.values())
+        self.outgoing = [s.outgoing for s in slots if s.outgoing is not None]
+        attached: list[ForwardTrack] = []
         try:
-            # Only the kinds offered: aiortc cannot answer a transceiver the offer left unmatched.
-            offered = {line.split()[0][2:] for line in offer_sdp.split("\r\n") if line[:2] == "m="}
-            for kind in ("audio", "video"):
-                if kind in offered:
-                    transceiver = self.pc.addTransceiver(kind, direction="sendrecv")
-                    transceiver.setCodecPreferences(_codec_preferences(kind, self._video_codecs))
+            free = list(slots)
+            taken: list[Slot] = []
+            for kind in [
+                line[2:].split()[0] for line in offer_sdp.split("\r\n") if line[:2] == "m="
+            ]:
+                slot = next((s for s in free if s.kind == kind), None)
+                if slot is None:
+                    raise BadOffer(f"no {kind} slot left for this m-line")
+                free.remove(slot)
+                taken.append(slot)
+                # One transceiver per slot, in order: aiortc matches m-lines to them the same way.
+                transceiver = self.pc.addTransceiver(kind, direction="sendrecv")
+                transceiver.setCodecPreferences(_codec_preferences(kind, self._video_codecs))
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            attached: list[ForwardTrack] = []
-            for transceiver in self.pc.getTransceivers():
-                if transceiver.mid is None:
-                    continue
-                track = outgoing.get(transceiver.kind)
+            transceivers = [t for t in self.pc.getTransceivers() if t.mid is not None]
+            for transceiver, slot in zip(transceivers, taken, strict=False):
+                track = slot.outgoing
                 if track is not None:
                     transceiver.sender.replaceTrack(track)
                     # In aiortc's pack path a viewer's PLI is otherwise ignored: pass it upstream.
@@ -137,15 +165,21 @@ class Peer:
                     attached.append(track)
                 remote = transceiver.receiver.track
                 if remote is not None:
-                    self.incoming.append(
-                        IncomingTrack(transceiver.kind, remote, transceiver.receiver)
+                    incoming = IncomingTrack(
+                        transceiver.kind, remote, transceiver.receiver, slot.name
                     )
+                    if slot.publish:
+                        self.incoming.append(incoming)
+                    else:
+                        self.unused.append(incoming)
                 if transceiver.kind == "video" and transceiver._codecs:
                     self.video_codec = transceiver._codecs[0].name
                     if track is not None:
                         track.codec = self.video_codec
             # aiortc fails here too on SDP it accepted above (no direction, a missing mid...).
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except BadOffer:
+            raise
         except Exception as exc:  # aiortc raises many types for a bad SDP
             raise BadOffer(
                 f"the offer could not be used: {str(exc) or type(exc).__name__}"
