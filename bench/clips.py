@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.support` when run as a file
 
@@ -40,9 +40,11 @@ import av
 
 from tests.support.numbered_video import read_frame_number
 from tests.support.recordings import make_recording
+from vigremote.clips.cutting import _encoder as cut_clip_encoder  # its partial-GOP settings
 from vigremote.clips.cutting import cut_clip
 from vigremote.clips.frames import FrameIndex, index_video
 
+T = TypeVar("T")
 MS = Fraction(1, 1000)
 FPS = 30
 WIDTH, HEIGHT = 640, 480
@@ -51,17 +53,6 @@ KEYFRAME_EVERY = 2 * FPS
 DEFAULT_RECORDING = (
     Path(__file__).resolve().parent / "out" / f"clips-recording-{RECORDING_FRAMES}f-640x480.webm"
 )
-# cut_clip's settings for its partial group of pictures (vigremote.clips.cutting._encoder).
-VP8_OPTIONS = {
-    "deadline": "realtime",
-    "cpu-used": "8",
-    "lag-in-frames": "0",
-    "crf": "8",
-    "qmin": "2",
-    "qmax": "24",
-}
-VP8_BIT_RATE = 6_000_000
-ENCODER_THREADS = 2
 
 
 @dataclass
@@ -133,22 +124,15 @@ def ensure_recording(path: Path) -> float | None:
 
 # -- the baseline -----------------------------------------------------------------------------
 def reencode_clip(src: Path, dst: Path, first: int, last: int, index: FrameIndex) -> int:
-    """Frames first..last re-encoded with libvpx (cut_clip's settings), audio copied; frames."""
+    """Frames first..last re-encoded as cut_clip encodes its partial GOP, audio copied."""
     keyframe = index.keyframe_at_or_before(first)
     start, end = index.pts[first], index.pts[last]
-    wanted_from, wanted_to = start, end
     with av.open(str(src)) as source, av.open(str(dst), "w", format="webm") as out:
         video_in = source.streams.video[0]
         audio_in = source.streams.audio[0] if source.streams.audio else None
-        video_out: Any = out.add_stream("libvpx", rate=FPS)
-        video_out.width, video_out.height = index.width, index.height
-        video_out.pix_fmt = "yuv420p"
-        video_out.time_base = MS
-        video_out.codec_context.time_base = MS
-        video_out.bit_rate = VP8_BIT_RATE
-        video_out.gop_size = KEYFRAME_EVERY  # like the recorder
-        video_out.thread_count = ENCODER_THREADS
-        video_out.options = dict(VP8_OPTIONS)
+        video_out = out.add_stream_from_template(video_in)
+        encoder = cut_clip_encoder(index, video_in)  # the very settings of cut_clip
+        encoder.gop_size = KEYFRAME_EVERY  # a keyframe every 2 s, like the recorder
         audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
 
         source.seek(index.pts[keyframe], stream=video_in, backward=True, any_frame=False)
@@ -156,37 +140,45 @@ def reencode_clip(src: Path, dst: Path, first: int, last: int, index: FrameIndex
         done = False
         for packet in source.demux(video_in):
             for frame in packet.decode():
-                if frame.pts is None or frame.pts < wanted_from:
+                if frame.pts is None or frame.pts < start:
                     continue
-                if frame.pts > wanted_to:
+                if frame.pts > end:
                     done = True
                     break
                 image = frame.reformat(format="yuv420p")
                 image.pts = frame.pts - start
                 image.time_base = MS
                 image.pict_type = av.video.frame.PictureType.NONE
-                for encoded in video_out.encode(image):
-                    out.mux(encoded)
+                for encoded in encoder.encode(image):
+                    mux(out, video_out, encoded)
                 count += 1
-                done = frame.pts >= wanted_to
+                done = frame.pts >= end
             if done:
                 break
-        for encoded in video_out.encode(None):
-            out.mux(encoded)
+        for encoded in encoder.encode(None):
+            mux(out, video_out, encoded)
 
         if audio_in is not None and audio_out is not None:
             frame_ms = index.pts[last + 1] - end if last + 1 < len(index) else 33
             source.seek(start, stream=audio_in, backward=True, any_frame=True)
-            for packet in source.demux(audio_in):
-                if packet.pts is None or packet.size == 0 or packet.pts < start:
+            for sound in source.demux(audio_in):
+                if sound.pts is None or sound.size == 0 or sound.pts < start:
                     continue
-                if packet.pts > end + frame_ms - 1:
+                if sound.pts > end + frame_ms - 1:
                     break
-                packet.pts -= start
-                packet.dts = packet.pts
-                packet.stream = audio_out
-                out.mux(packet)
+                sound.pts -= start
+                sound.dts = sound.pts
+                sound.stream = audio_out
+                out.mux(sound)
     return count
+
+
+def mux(out: Any, stream: Any, packet: Any) -> None:
+    """An encoder's packet into the output stream, on the millisecond timeline."""
+    packet.stream = stream
+    packet.time_base = MS
+    packet.dts = packet.pts
+    out.mux(packet)
 
 
 # -- checking ---------------------------------------------------------------------------------
@@ -229,9 +221,10 @@ def check_clip(path: Path, full: bool) -> Check:
 
 
 # -- timing -----------------------------------------------------------------------------------
-def timed(work: Callable[[], Any]) -> tuple[float, Any]:
+def timed(work: Callable[..., T], *args: Any) -> tuple[float, T]:
+    """Wall-clock seconds of work(*args), and its result."""
     started = time.perf_counter()
-    result = work()
+    result = work(*args)
     return time.perf_counter() - started, result
 
 
@@ -262,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     first, last = args.first, args.first + args.frames - 1
 
     build_s = ensure_recording(args.recording)
-    index_s, index = timed(lambda: index_video(args.recording))
+    index_s, index = timed(index_video, args.recording)
     if index.codec != "vp8":
         print(f"the baseline re-encodes VP8 only; {args.recording} holds {index.codec}")
         return 2
@@ -296,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             reencoded_frames = result.reencoded_frames
             return dst
 
+        def cut_cold() -> Path:
+            dst = out / "cold.webm"
+            cut_clip(args.recording, dst, first, last, index_video(args.recording))
+            return dst
+
         def reencode(n: str) -> Path:
             dst = out / f"reencode-{n}.webm"
             reencode_clip(args.recording, dst, first, last, index)
@@ -305,17 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         verify("cut warm-up", cut("warm"), full=True)
         verify("re-encode warm-up", reencode("warm"), full=True)
         # Cold index: what the first clip from a never-opened recording costs.
-        cold_s, _ = timed(
-            lambda: cut_clip(
-                args.recording, out / "cold.webm", first, last, index_video(args.recording)
-            )
-        )
-        verify("cut with index", out / "cold.webm", full=False)
+        cold_s, path = timed(cut_cold)
+        verify("cut with index", path, full=False)
         for n in range(args.repeat):  # interleaved, so load changes hit both alike
-            seconds, path = timed(lambda n=n: cut(str(n)))
+            seconds, path = timed(cut, str(n))
             cut_times.append(seconds)
             verify(f"cut {n}", path, full=False)
-            seconds, path = timed(lambda n=n: reencode(str(n)))
+            seconds, path = timed(reencode, str(n))
             reencode_times.append(seconds)
             verify(f"re-encode {n}", path, full=False)
             print(f"  run {n + 1}: cut {cut_times[-1]:.3f} s, re-encode {reencode_times[-1]:.3f} s")

@@ -64,6 +64,8 @@ class Phase:
     peak_rss_mb: float = 0.0  # the server's, at the end of the window
     frames_recorded: list[int] = field(default_factory=list)  # decoded from the files
     frames_sent_in_window: list[int] = field(default_factory=list)  # by the publishers
+    publisher_states: list[str] = field(default_factory=list)  # at the end of the window
+    loadavg_1m: float = 0.0  # the machine's, as the window starts (others' load skews results)
     frames_consumed_in_window: list[int] = field(default_factory=list)  # baseline only
     files: list[str] = field(default_factory=list)
 
@@ -131,17 +133,22 @@ async def wait_http(url: str) -> None:
                 await asyncio.sleep(0.2)
 
 
-def video_frames_sent(pc: RTCPeerConnection | None) -> int:
-    """How many video frames a publisher's sender has taken (it stops if the connection dies)."""
+def paced_video(pc: RTCPeerConnection | None) -> list[PacedPacketTrack]:
     tracks = [sender.track for sender in pc.getSenders()] if pc is not None else []
-    return sum(t.sent for t in tracks if isinstance(t, PacedPacketTrack) and t.kind == "video")
+    return [t for t in tracks if isinstance(t, PacedPacketTrack) and t.kind == "video"]
 
 
 async def measured_window(
     pid: int, seconds: float, phase: Phase, pcs: list[RTCPeerConnection | None]
 ) -> None:
-    """Server CPU over exactly `seconds`, plus what the publishers sent meanwhile."""
-    sent0 = [video_frames_sent(pc) for pc in pcs]
+    """Server CPU over exactly `seconds`, plus what the publishers sent meanwhile.
+
+    A publisher's sender stops taking frames if its connection dies (e.g. its ICE consent
+    checks go unanswered by a server whose event loop is blocked), so the count shows that.
+    """
+    tracks = [paced_video(pc) for pc in pcs]
+    sent0 = [sum(t.sent for t in ts) for ts in tracks]
+    phase.loadavg_1m = os.getloadavg()[0]
     cpu0, own0, t0 = cpu_seconds(pid), own_cpu_seconds(), time.monotonic()
     await asyncio.sleep(seconds)
     phase.cpu_s = cpu_seconds(pid) - cpu0
@@ -149,8 +156,9 @@ async def measured_window(
     phase.client_cpu_s = own_cpu_seconds() - own0
     phase.peak_rss_mb = round(peak_rss_mb(pid), 1)
     phase.frames_sent_in_window = [
-        video_frames_sent(pc) - n for pc, n in zip(pcs, sent0, strict=True)
+        sum(t.sent for t in ts) - n for ts, n in zip(tracks, sent0, strict=True)
     ]
+    phase.publisher_states = [pc.connectionState if pc else "none" for pc in pcs]
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -449,6 +457,10 @@ def report(
     }
 
 
+def _states(states: list[str]) -> str:
+    return ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+
+
 def print_table(result: dict[str, Any]) -> None:
     vig, base = result["vigremote"], result["baseline"]
     rows = [
@@ -470,8 +482,14 @@ def print_table(result: dict[str, Any]) -> None:
             " ".join(map(str, vig["frames_sent_in_window"])),
             " ".join(map(str, base["frames_sent_in_window"])),
         ),
+        (
+            "publishers at window end",
+            _states(vig["publisher_states"]),
+            _states(base["publisher_states"]),
+        ),
         ("server peak RSS MB", f"{vig['peak_rss_mb']:.0f}", f"{base['peak_rss_mb']:.0f}"),
         ("publisher CPU s (info)", f"{vig['client_cpu_s']:.2f}", f"{base['client_cpu_s']:.2f}"),
+        ("load average at start", f"{vig['loadavg_1m']:.2f}", f"{base['loadavg_1m']:.2f}"),
     ]
     sessions = f"{result['sessions']} (baseline {result['baseline_sessions']})"
     print(f"\n{sessions} sessions x {result['seconds']:g} s, 640x480 30 fps VP8 + Opus")

@@ -302,6 +302,12 @@ async def test_clips_are_cut_exactly_listed_edited_reordered_and_deleted(
     viewed = server.store.audit_trail(f"clip:{first['id']}")
     assert [e["action"] for e in viewed] == ["clip-created", "clip-viewed"]
 
+    folder = clips_folder(server, seeded.case_id)
+    # Each clip is its file and its poster, readable by the server's user only.
+    expected = {f"{c['id']}.{ext}" for c in (first, second, third) for ext in ("webm", "png")}
+    assert set(files_under(folder)) == expected
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in folder.iterdir())
+
     listed = (await alice.json("GET", f"/api/cases/{seeded.case_id}/clips"))["clips"]
     assert [c["id"] for c in listed] == [first["id"], second["id"], third["id"]]
     assert [c["position"] for c in listed] == [0, 1, 2]
@@ -338,7 +344,7 @@ async def test_clips_are_cut_exactly_listed_edited_reordered_and_deleted(
     assert numbers_in(data, tmp_path, "trimmed2.webm") == [119, 120, 121]
 
     # Delete: gone from the list, the API and the disk.
-    folder = clips_folder(server, seeded.case_id)
+    assert set(files_under(folder)) == expected
     assert any(name.startswith(first["id"]) for name in files_under(folder))
     deleted = await alice.json("DELETE", f"/api/clips/{first['id']}")
     assert deleted == {"deleted": first["id"]}
@@ -347,7 +353,7 @@ async def test_clips_are_cut_exactly_listed_edited_reordered_and_deleted(
             await error_of(response, 404, "not-found")
     async with alice.request("DELETE", f"/api/clips/{first['id']}") as response:
         await error_of(response, 404, "not-found")
-    assert not [name for name in files_under(folder) if name.startswith(first["id"])]
+    assert set(files_under(folder)) == expected - {f"{first['id']}.webm", f"{first['id']}.png"}
     listed = (await alice.json("GET", f"/api/cases/{seeded.case_id}/clips"))["clips"]
     assert [c["id"] for c in listed] == [second["id"], third["id"]]
     trail = [e["action"] for e in server.store.audit_trail(f"clip:{first['id']}")]
@@ -674,6 +680,10 @@ async def test_a_partial_recording_can_be_reviewed_and_cut(
     assert body["frames"]["keyframes"] == [k for k in (0, 60, 120, 180, 240) if k < count]
     data = await alice.bytes(f"/api/recordings/{partial.recording_id}/media")
     assert numbers_in(data, tmp_path, "partial.webm") == list(range(count))
+    thumbs = await alice.json("GET", f"/api/recordings/{partial.recording_id}/thumbnails")
+    assert thumbs["count"] == len(body["frames"]["keyframes"])
+    audio = await alice.json("GET", f"/api/recordings/{partial.recording_id}/audio-activity")
+    assert 0 < len(audio["levels"]) < 100
 
     last = count - 1
     clip = await new_clip(alice, partial.recording_id, 70, last)
@@ -688,6 +698,10 @@ async def test_a_partial_recording_can_be_reviewed_and_cut(
     shutil.copyfile(recording_file, partial.folder / SEGMENT)
     grown = await alice.json("GET", f"/api/recordings/{partial.recording_id}")
     assert grown["frames"]["count"] == FRAMES
+    thumbs = await alice.json("GET", f"/api/recordings/{partial.recording_id}/thumbnails")
+    assert thumbs["count"] == 5
+    audio = await alice.json("GET", f"/api/recordings/{partial.recording_id}/audio-activity")
+    assert len(audio["levels"]) >= 95
     clip = await new_clip(alice, partial.recording_id, 250, 299)
     media = await alice.bytes(f"/api/clips/{clip['id']}/media")
     assert numbers_in(media, tmp_path, "grown-clip.webm") == list(range(250, 300))

@@ -64,6 +64,21 @@ class Feed:
             self._run(track, self.generation), name=f"feed-{self.label}"
         )
 
+    def serve(self, request_keyframe: KeyframeRequester) -> int:
+        """Become a feed the server itself produces (the review player); returns the generation."""
+        self.detach()
+        self.generation += 1
+        self._request_keyframe = request_keyframe
+        self._last_keyframe_request = 0.0
+        return self.generation
+
+    def publish(self, generation: int, frame: EncodedFrame) -> None:
+        """Hand one server-produced frame to every viewer (see serve)."""
+        self.frames_in += 1
+        self.last_frame_at = time.monotonic()
+        for sink in list(self._sinks):
+            sink.push(generation, frame)
+
     def detach(self, track: Any = None) -> None:
         """Stop reading the current source (only if it is still `track`, when given)."""
         if track is not None and track is not self._source_track:
@@ -88,12 +103,12 @@ class Feed:
         self.add_sink(track)
         return track
 
-    def request_keyframe(self) -> None:
+    def request_keyframe(self, min_interval_s: float = KEYFRAME_REQUEST_MIN_INTERVAL_S) -> None:
         """Ask the publisher for a keyframe, at most twice a second."""
         now = time.monotonic()
         if self.kind != "video" or self._request_keyframe is None:
             return
-        if now - self._last_keyframe_request < KEYFRAME_REQUEST_MIN_INTERVAL_S:
+        if now - self._last_keyframe_request < min_interval_s:
             return
         self._last_keyframe_request = now
         task = asyncio.ensure_future(self._request_keyframe())

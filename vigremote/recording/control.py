@@ -22,6 +22,13 @@ from vigremote.state import CONFIG, CONSENTS, RECORDINGS, STORE
 
 log = logging.getLogger(__name__)
 MAX_NOTE = 200
+# What each kind of session records, and the purpose the family must have agreed to for it:
+# a filming session records the family for the practitioner's analysis; a shared review
+# records both cameras, kept for supervision.
+RECORDED = {
+    "filming": (("family",), RECORDING_PURPOSE),
+    "review": (("family", "practitioner"), "supervision"),
+}
 
 
 def recorder_of(app: web.Application, room: Room) -> Recorder:
@@ -29,7 +36,10 @@ def recorder_of(app: web.Application, room: Room) -> Recorder:
     existing = room.system(RECORDER_ID)
     if isinstance(existing, Recorder):
         return existing
-    recorder = Recorder(room, app[RECORDINGS], app[CONFIG].data_dir, room.broadcast)
+    publishers, purpose = RECORDED[room.kind]
+    recorder = Recorder(
+        room, app[RECORDINGS], app[CONFIG].data_dir, room.broadcast, publishers, purpose
+    )
     room.add_system(recorder)
     return recorder
 
@@ -45,7 +55,7 @@ async def handle_record(
         if role != "practitioner":
             raise UserError("not-allowed", "only the session's practitioner can record")
         consent = app[CONSENTS].current(room.session_id)
-        if consent is None or not consent.allows(RECORDING_PURPOSE):
+        if consent is None or not consent.allows(recorder.required_purpose):
             raise UserError("no-consent", "the family has not agreed to recording")
         if recorder.state in ("recording", "paused"):
             raise UserError("already-recording", "a recording is already running")

@@ -1,10 +1,11 @@
-"""The recorder: a system participant of the room that records the family's feeds.
+"""The recorder: a system participant of the room that records people's camera feeds.
 
-It taps the family's audio and video feeds (encoded frames, as the browser sent them) and places
-each frame on the recording's timeline: wall-clock time since the start, minus paused time. A
-drop of the family's connection therefore leaves a gap in the timeline (and a "gap" mark),
-and the recording carries on in the same file when they are back. It asks the family's browser
-for a keyframe every two seconds so any moment can be reached by decoding at most that much.
+In a filming session it records the family; in a shared review, the family and the
+practitioner, each to their own file on one timeline. It taps the feeds (encoded frames, as
+the browser sent them) and places each frame on the recording's timeline: wall-clock time since
+the start, minus paused time. A drop of a connection therefore leaves a gap in the timeline (and
+a "gap" mark), and the recording carries on in the same file when they are back. It asks the
+browsers for a keyframe every two seconds so any moment can be reached by decoding that much.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from vigremote.consent.store import RECORDING_PURPOSE, Consent
+from vigremote.consent.store import Consent
 from vigremote.media.passthrough import EncodedFrame
 from vigremote.paths import recording_dir
 from vigremote.recording.store import Recording, RecordingStore
@@ -45,8 +46,32 @@ def describe_error(exc: BaseException) -> str:
     return "Recording stopped: the server could not write it. The call continues."
 
 
+class _Track:
+    """One publisher's part of the recording: its file, its keyframe and gap bookkeeping."""
+
+    def __init__(self, publisher: str) -> None:
+        self.publisher = publisher
+        self.writer: SegmentWriter | None = None
+        self.codec: str | None = None
+        self.need_keyframe = True
+        self.first_interval_pending = False
+        self.video_generation: int | None = None
+        self.last_video_ms: int | None = None
+        self.anchors: dict[tuple[str, int], tuple[int, int, float]] = {}
+
+
+class _Tap:
+    """A FrameSink that tells the recorder which publisher's feed a frame came from."""
+
+    def __init__(self, recorder: Recorder, track: _Track) -> None:
+        self.recorder, self.track = recorder, track
+
+    def push(self, generation: int, frame: EncodedFrame) -> None:
+        self.recorder.push(self.track, generation, frame)
+
+
 class Recorder:
-    """Records one session's family stream; at most one recording at a time per room."""
+    """Records one session's camera feeds; at most one recording at a time per room."""
 
     id = RECORDER_ID
     role = "recorder"
@@ -58,27 +83,26 @@ class Recorder:
         store: RecordingStore,
         data_dir: Path,
         announce: Callable[[dict[str, Any]], Awaitable[None]],
+        publishers: tuple[str, ...] = ("family",),
+        required_purpose: str = "analysis",
     ) -> None:
         self.room = room
         self.store = store
         self.data_dir = data_dir
         self._announce = announce
+        self.publishers = publishers
+        self.required_purpose = required_purpose
         self.state = "idle"
         self.paused_by: str | None = None
         self.recording: Recording | None = None
         self.message: str | None = None
-        self._writer: SegmentWriter | None = None
-        self._segment_codec: str | None = None
+        self._tracks: list[_Track] = []
+        self._taps: list[tuple[Any, _Tap]] = []
         self._segments = 0
         self._t0 = 0.0
         self._paused_total = 0.0
         self._paused_since: float | None = None
         self._frozen_at: float | None = None
-        self._anchors: dict[tuple[str, int], tuple[int, int, float]] = {}
-        self._need_keyframe = True
-        self._first_interval_pending = False
-        self._video_generation: int | None = None
-        self._last_video_ms: int | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -91,7 +115,7 @@ class Recorder:
         if message.get("type") != "consent" or self.state not in ("recording", "paused"):
             return
         consent = message.get("consent") or {}
-        if RECORDING_PURPOSE not in consent.get("purposes", []):
+        if self.required_purpose not in consent.get("purposes", []):
             asyncio.ensure_future(self.stop(reason="the family withdrew consent"))
 
     async def close(self) -> None:
@@ -119,11 +143,14 @@ class Recorder:
         self.state, self.paused_by, self.message = "recording", None, None
         self._t0 = time.monotonic()
         self._paused_total, self._paused_since, self._frozen_at = 0.0, None, None
-        self._anchors.clear()
-        self._need_keyframe = True
         self._segments = 0
-        for kind in ("video", "audio"):
-            self.room.feed("family", kind).add_sink(self)
+        self._tracks = [_Track(p) for p in self.publishers]
+        for track in self._tracks:
+            tap = _Tap(self, track)
+            for kind in ("video", "audio"):
+                feed = self.room.feed(track.publisher, kind)
+                feed.add_sink(tap)
+                self._taps.append((feed, tap))
         self._ticker = asyncio.create_task(self._tick(), name=f"recorder-{recording.id}")
         await self._announce(self.status())
         return recording
@@ -142,12 +169,13 @@ class Recorder:
             return
         self._paused_total += time.monotonic() - self._paused_since
         self._paused_since = None
-        self._anchors.clear()  # frames are re-placed on the timeline from now on
-        self._need_keyframe = True
+        for track in self._tracks:
+            track.anchors.clear()  # frames are re-placed on the timeline from now on
+            track.need_keyframe = True
+            self.room.feed(track.publisher, "video").request_keyframe()
         self.state, self.paused_by = "recording", None
         self.store.set_status(self.recording.id, "recording")
         self.store.add_mark(self.recording.id, self.elapsed_ms() / 1000, "resume", "", by_role)
-        self.room.feed("family", "video").request_keyframe()
         await self._announce(self.status())
 
     async def stop(self, reason: str = "", status: str = "complete") -> None:
@@ -157,115 +185,120 @@ class Recorder:
         self.state = "stopping"
         self._frozen_at = time.monotonic()
         self._detach()
-        await self._close_writer()
+        await self._close_writers()
         duration, size = self._measure()
         self.store.set_progress(recording.id, duration, size)
         self.store.set_status(recording.id, status)
         self.state, self.message = "stopped", reason or None
         await self._announce(self.status())
 
-    async def bookmark(self, note: str, by: str) -> float:
+    def mark(self, kind: str, note: str, by: str) -> float:
+        """Put a mark (bookmark, review event, chapter) at this moment of the recording."""
         if self.recording is None or self.state not in ("recording", "paused"):
             raise RuntimeError("not recording")
         t_s = self.elapsed_ms() / 1000
-        self.store.add_mark(self.recording.id, t_s, "bookmark", note, by)
+        self.store.add_mark(self.recording.id, t_s, kind, note, by)
         return t_s
+
+    async def bookmark(self, note: str, by: str) -> float:
+        return self.mark("bookmark", note, by)
 
     # -- frames ---------------------------------------------------------------------------
     def elapsed_ms(self) -> int:
         now = self._frozen_at or self._paused_since or time.monotonic()
         return int((now - self._t0 - self._paused_total) * 1000)
 
-    def push(self, generation: int, frame: EncodedFrame) -> None:
-        """FrameSink: called on the event loop for every frame of the family's feeds."""
+    def push(self, track: _Track, generation: int, frame: EncodedFrame) -> None:
+        """Called on the event loop for every frame of a recorded feed."""
         if self.state != "recording" or self.recording is None:
             return
         kind = "audio" if frame.codec.lower() == "opus" else "video"
+        feed = self.room.feed(track.publisher, "video")
         if kind == "video":
-            if generation != self._video_generation:
-                self._new_video_source(generation)
-            if self._need_keyframe:
+            if generation != track.video_generation:
+                self._new_video_source(track, generation)
+            if track.need_keyframe:
                 if not frame.keyframe:
-                    self.room.feed("family", "video").request_keyframe()
+                    feed.request_keyframe()
                     return
-                self._need_keyframe = False
-            if self._segment_codec is not None and frame.codec != self._segment_codec:
-                self._rotate_segment()
-        if self._writer is None:
+                track.need_keyframe = False
+            if track.codec is not None and frame.codec != track.codec:
+                self._rotate_segment(track)
+        if track.writer is None:
             if kind != "video":
                 return
-            self._open_segment(frame.codec)
-        pts_ms = self._place(kind, generation, frame)
+            self._open_segment(track, frame.codec)
+        pts_ms = self._place(track, kind, generation, frame)
         if kind == "video":
-            self._last_video_ms = pts_ms
-        assert self._writer is not None
-        self._writer.write(TimedFrame(kind, frame.codec, frame.data, pts_ms, frame.keyframe))
+            track.last_video_ms = pts_ms
+        assert track.writer is not None
+        track.writer.write(TimedFrame(kind, frame.codec, frame.data, pts_ms, frame.keyframe))
 
-    def _place(self, kind: str, generation: int, frame: EncodedFrame) -> int:
+    def _place(self, track: _Track, kind: str, generation: int, frame: EncodedFrame) -> int:
         """Map the frame's RTP time to the timeline, anchored at the first frame's capture time.
 
         The capture time is estimated as arrival minus the jitter buffer's hold; for video the
         hold is one frame interval, refined when the second frame shows the real frame rate.
         """
         key = (kind, generation)
-        anchor = self._anchors.get(key)
+        anchor = track.anchors.get(key)
         tick = float(frame.time_base)
         if anchor is None:
             hold = AUDIO_HOLD_MS if kind == "audio" else DEFAULT_VIDEO_HOLD_MS
             anchor = (self.elapsed_ms() - hold, frame.pts, tick)
-            self._anchors[key] = anchor
-            self._first_interval_pending = kind == "video"
-        elif kind == "video" and self._first_interval_pending:
-            self._first_interval_pending = False
+            track.anchors[key] = anchor
+            track.first_interval_pending = kind == "video"
+        elif kind == "video" and track.first_interval_pending:
+            track.first_interval_pending = False
             interval_ms = int((frame.pts - anchor[1]) * tick * 1000)
             if 0 < interval_ms < 200:
                 anchor = (anchor[0] + DEFAULT_VIDEO_HOLD_MS - interval_ms, anchor[1], tick)
-                self._anchors[key] = anchor
+                track.anchors[key] = anchor
         start_ms, start_pts, seconds_per_tick = anchor
         return max(0, start_ms + int((frame.pts - start_pts) * seconds_per_tick * 1000))
 
-    def _new_video_source(self, generation: int) -> None:
-        """The family's browser reconnected: restart at a keyframe and mark the gap."""
-        first = self._video_generation is None
-        self._video_generation = generation
-        self._need_keyframe = True
+    def _new_video_source(self, track: _Track, generation: int) -> None:
+        """The browser reconnected: restart at a keyframe and mark the gap."""
+        first = track.video_generation is None
+        track.video_generation = generation
+        track.need_keyframe = True
         now_ms = self.elapsed_ms()
-        if not first and self.recording is not None and self._last_video_ms is not None:
-            if now_ms - self._last_video_ms > GAP_THRESHOLD_MS:
-                rec_id = self.recording.id
-                self.store.add_mark(rec_id, self._last_video_ms / 1000, "gap-start", "", "server")
-                self.store.add_mark(rec_id, now_ms / 1000, "gap-end", "", "server")
+        if not first and self.recording is not None and track.last_video_ms is not None:
+            if now_ms - track.last_video_ms > GAP_THRESHOLD_MS:
+                rec_id, who = self.recording.id, track.publisher
+                self.store.add_mark(rec_id, track.last_video_ms / 1000, "gap-start", who, "server")
+                self.store.add_mark(rec_id, now_ms / 1000, "gap-end", who, "server")
 
-    def _open_segment(self, codec: str) -> None:
+    def _open_segment(self, track: _Track, codec: str) -> None:
         assert self.recording is not None
         self._segments += 1
-        name = f"segment-{self._segments:03d}.{_EXTENSIONS.get(codec.upper(), 'mkv')}"
+        prefix = "segment" if self.publishers == ("family",) else track.publisher
+        name = f"{prefix}-{self._segments:03d}.{_EXTENSIONS.get(codec.upper(), 'mkv')}"
         folder = recording_dir(self.data_dir, self.recording.case_id, self.recording.id)
         self.store.add_segment(self.recording.id, self._segments, name, codec)
-        self._writer = SegmentWriter(folder / name, self._writer_failed_threadsafe)
-        self._segment_codec = codec
+        track.writer = SegmentWriter(folder / name, self._writer_failed_threadsafe)
+        track.codec = codec
 
-    def _rotate_segment(self) -> None:
+    def _rotate_segment(self, track: _Track) -> None:
         """The video codec changed (a different browser rejoined): start a new file."""
-        old = self._writer
-        self._writer = None
-        self._segment_codec = None
+        old, track.writer, track.codec = track.writer, None, None
         if old is not None:
             self._loop.run_in_executor(None, old.close)
 
     def _detach(self) -> None:
-        for kind in ("video", "audio"):
-            self.room.feed("family", kind).remove_sink(self)
+        for feed, tap in self._taps:
+            feed.remove_sink(tap)
+        self._taps.clear()
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
 
-    async def _close_writer(self) -> None:
-        writer, self._writer = self._writer, None
-        self._segment_codec = None
-        self._video_generation = None
-        if writer is not None:
-            await self._loop.run_in_executor(None, writer.close)
+    async def _close_writers(self) -> None:
+        for track in self._tracks:
+            writer, track.writer, track.codec = track.writer, None, None
+            track.video_generation = None
+            if writer is not None:
+                await self._loop.run_in_executor(None, writer.close)
 
     def _measure(self) -> tuple[float, int]:
         assert self.recording is not None
@@ -278,7 +311,8 @@ class Recorder:
         while True:
             await asyncio.sleep(KEYFRAME_INTERVAL_S)
             if self.state == "recording":
-                self.room.feed("family", "video").request_keyframe()
+                for track in self._tracks:
+                    self.room.feed(track.publisher, "video").request_keyframe()
             if self.recording is not None:
                 duration, size = self._measure()
                 self.store.set_progress(self.recording.id, duration, size)
@@ -294,12 +328,14 @@ class Recorder:
         self.state = "failed"
         self._frozen_at = time.monotonic()
         self._detach()
-        self._writer = None
+        for track in self._tracks:
+            writer, track.writer = track.writer, None
+            if writer is not None and writer.failed is None:
+                self._loop.run_in_executor(None, writer.close)  # keep what the others wrote
         try:
             self.store.set_status(self.recording.id, "failed", self.message)
-            self.store.add_mark(
-                self.recording.id, self.elapsed_ms() / 1000, "error", str(exc), "server"
-            )
+            t_s = self.elapsed_ms() / 1000
+            self.store.add_mark(self.recording.id, t_s, "error", str(exc), "server")
         except Exception:  # the database may sit on the same full disk
             log.exception("could not mark recording %s failed", self.recording.id)
         await self._announce(self.status())

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS recording_marks (
 
 # "recording" and "paused" are live states; a server that starts and finds them was killed.
 LIVE_STATUSES = ("recording", "paused")
-MARK_KINDS = ("bookmark", "pause", "resume", "gap-start", "gap-end", "error")
+MARK_KINDS = ("bookmark", "pause", "resume", "gap-start", "gap-end", "error", "review", "chapter")
 
 
 @dataclass(frozen=True)

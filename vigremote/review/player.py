@@ -1,0 +1,321 @@
+"""The player: a system participant of a review room that plays clips into the call.
+
+Every participant receives the player's feeds ("player"/video and audio) on their clip slot.
+Playing sends the clip's own packets, paced by the wall clock and the speed; audio only at 1×.
+A hold (pause, seek, step, a still) sends one sharp keyframe of exactly that frame, so every
+screen shows the same picture; it is sent again to anyone who joins or asks for a keyframe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vigremote.media.passthrough import EncodedFrame
+from vigremote.review.clipmedia import ClipCodec, ClipMedia
+from vigremote.rooms import PLAYER, Room
+
+log = logging.getLogger(__name__)
+
+VIDEO_TB = Fraction(1, 90000)
+AUDIO_TB = Fraction(1, 48000)
+SPEEDS = (0.25, 0.5, 1.0)
+STATE_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Item:
+    """A playlist entry the player can show: a clip file or a still picture."""
+
+    kind: str  # "clip" | "still"
+    id: str
+    title: str
+    path: Path
+    first_frame: int = 0  # the clip's first frame number in its recording (for the notes)
+
+
+Announce = Callable[[dict[str, Any]], Awaitable[None]]
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+class Player:
+    id = "player"
+    role = "player"
+    name = "Clip player"
+
+    def __init__(self, room: Room, items: list[Item], announce: Announce, out_codec: str = "VP8"):
+        self.room = room
+        self.items = items
+        self._announce = announce
+        self.out_codec = out_codec
+        self.events: list[EventSink] = []
+        self.index = -1
+        self.media: ClipMedia | None = None
+        self.codec: ClipCodec | None = None
+        self.playing = False
+        self.frame = 0  # the frame on screen (held) or the next one to send (playing)
+        self.speed = 1.0
+        self.loop = False
+        self.pause_request: dict[str, Any] | None = None
+        self._held: bytes | None = None
+        self._in_sync = False  # viewers' decoders follow the original packets
+        self._force_keyframe = False
+        self._task: asyncio.Task[None] | None = None
+        self._t0 = time.monotonic()
+        self._video = room.feed(PLAYER, "video")
+        self._audio = room.feed(PLAYER, "audio")
+        self._generation = self._video.serve(self._keyframe_requested)
+        self._audio_generation = self._audio.serve(self._no_keyframes)
+        self._commands = asyncio.Lock()
+
+    # -- room membership ------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "role": self.role,
+            "name": self.name,
+            "media": self.status()["state"],
+        }
+
+    def receive(self, message: dict[str, Any]) -> None:
+        """Room broadcasts: nothing the player needs (it is driven by commands)."""
+
+    async def close(self) -> None:
+        await self._stop_task()
+
+    def status(self) -> dict[str, Any]:
+        item = self.items[self.index] if 0 <= self.index < len(self.items) else None
+        frames = len(self.media.index) if self.media and item and item.kind == "clip" else 0
+        state = (
+            "empty"
+            if item is None
+            else "still"
+            if item.kind == "still"
+            else ("playing" if self.playing else "paused")
+        )
+        return {
+            "type": "review-state",
+            "state": state,
+            "item": self.index,
+            "items": [{"kind": i.kind, "id": i.id, "title": i.title} for i in self.items],
+            "frame": min(self.frame, max(frames - 1, 0)),
+            "frames": frames,
+            "first_frame": item.first_frame if item else 0,
+            "speed": self.speed,
+            "loop": self.loop,
+            "pause_request": self.pause_request,
+        }
+
+    # -- commands (the practitioner's) ----------------------------------------------------
+    async def select(self, index: int) -> None:
+        if not 0 <= index < len(self.items):
+            raise ValueError("no such playlist item")
+        async with self._commands:
+            await self._stop_task()
+            item = self.items[index]
+            self.index, self.frame, self.pause_request = index, 0, None
+            if item.kind == "still":
+                self.media = None
+                codec = ClipCodec(ClipMedia(item.path, _EMPTY_INDEX, [], [], None), self.out_codec)
+                self.codec = codec
+                self._hold_bytes(await asyncio.to_thread(codec.still, item.path))
+            else:
+                self.media = await asyncio.to_thread(ClipMedia.load, item.path)
+                self.codec = ClipCodec(self.media, self.out_codec)
+                await self._hold(0)
+            self._event("select", item=index, kind=item.kind, id=item.id)
+        await self._announce(self.status())
+
+    async def play(self) -> None:
+        async with self._commands:
+            if self.media is None or self.playing:
+                return
+            if self.frame >= len(self.media.index) - 1 and not self.loop:
+                self.frame = 0
+                await self._hold(0)
+            else:
+                self.frame += 1
+            self.playing, self.pause_request = True, None
+            self._task = asyncio.create_task(self._run(), name="review-player")
+            self._event("play", frame=self.frame, speed=self.speed)
+        await self._announce(self.status())
+
+    async def pause(self, at: int | None = None) -> None:
+        async with self._commands:
+            if self.media is None:
+                return
+            was_playing = self.playing
+            await self._stop_task()
+            target = (
+                self.frame - 1
+                if (was_playing and at is None)
+                else (at if at is not None else self.frame)
+            )
+            await self._hold(max(0, min(target, len(self.media.index) - 1)))
+            self.pause_request = None
+            self._event("pause", frame=self.frame)
+        await self._announce(self.status())
+
+    async def seek(self, frame: int) -> None:
+        async with self._commands:
+            if self.media is None:
+                return
+            await self._stop_task()
+            await self._hold(max(0, min(frame, len(self.media.index) - 1)))
+            self._event("seek", frame=self.frame)
+        await self._announce(self.status())
+
+    async def step(self, delta: int) -> None:
+        current = self.frame - 1 if self.playing else self.frame
+        await self.seek(current + delta)
+
+    async def set_speed(self, speed: float) -> None:
+        if speed not in SPEEDS:
+            raise ValueError("speed must be 0.25, 0.5 or 1")
+        self.speed = speed
+        self._event("speed", speed=speed)
+        await self._announce(self.status())
+
+    async def set_loop(self, loop: bool) -> None:
+        self.loop = loop
+        self._event("loop", loop=loop)
+        await self._announce(self.status())
+
+    async def request_pause(self, by: str) -> None:
+        """The family asks to stop on what they see now; the practitioner may accept."""
+        seen = self.frame - 1 if self.playing else self.frame
+        self.pause_request = {"frame": max(seen, 0), "by": by, "at": time.time()}
+        self._event("pause-request", frame=max(seen, 0))
+        await self._announce(self.status())
+
+    async def answer_pause_request(self, accept: bool) -> None:
+        request = self.pause_request
+        self.pause_request = None
+        if request is not None and accept:
+            await self.pause(at=int(request["frame"]))
+        else:
+            await self._announce(self.status())
+
+    # -- sending ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        """Send frames at their pace from self.frame on, until paused or the clip ends."""
+        media, codec = self.media, self.codec
+        assert media is not None and codec is not None
+        times = media.times_ms()
+        start_frame, start_wall = self.frame, time.monotonic()
+        last_state = start_wall
+        audio_at = 0
+        try:
+            while self.playing:
+                number = self.frame
+                due = start_wall + (times[number] - times[start_frame]) / 1000 / self.speed
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await self._send_frame(number)
+                if self.speed == 1.0:
+                    end = times[number + 1] if number + 1 < len(times) else times[number] + 40
+                    audio_at = self._send_audio(media, times[number], end, audio_at)
+                if number + 1 < len(media.index):
+                    self.frame = number + 1
+                elif self.loop:
+                    self.frame, start_frame, start_wall, audio_at = 0, 0, time.monotonic(), 0
+                else:
+                    self.playing = False
+                    self.frame = number
+                    self._held = None
+                    self._event("end", frame=number)
+                    await self._announce(self.status())
+                if time.monotonic() - last_state > STATE_INTERVAL_S:
+                    last_state = time.monotonic()
+                    await self._announce(self.status())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the player stopped")
+            self.playing = False
+
+    async def _send_frame(self, number: int) -> None:
+        media, codec = self.media, self.codec
+        assert media is not None and codec is not None
+        original_key = number in media.index.keyframes
+        if self._force_keyframe:
+            self._force_keyframe, self._in_sync = False, False
+            data, key = await asyncio.to_thread(codec.hold, number), True
+        elif media.codec == self.out_codec and (self._in_sync or original_key):
+            self._in_sync = True
+            data, key = media.video[number], original_key
+            asyncio.get_running_loop().run_in_executor(None, codec.follow, number)
+        else:
+            data, key = await asyncio.to_thread(codec.continue_from, number), False
+        self._held = None
+        self._publish_video(data, key)
+
+    def _send_audio(self, media: ClipMedia, from_ms: float, to_ms: float, cursor: int) -> int:
+        while cursor < len(media.audio) and media.audio[cursor][0] < to_ms:
+            pts_ms, data = media.audio[cursor]
+            if pts_ms >= from_ms:
+                frame = EncodedFrame("opus", data, self._pts(AUDIO_TB), AUDIO_TB, True)
+                self._audio.publish(self._audio_generation, frame)
+            cursor += 1
+        return cursor
+
+    async def _hold(self, number: int) -> None:
+        """Show exactly frame `number`, sharp, on every screen."""
+        assert self.codec is not None
+        self.frame, self.playing = number, False
+        self._in_sync = False
+        self._hold_bytes(await asyncio.to_thread(self.codec.hold, number))
+
+    def _hold_bytes(self, data: bytes) -> None:
+        self._held = data
+        self._in_sync = False
+        self._publish_video(data, True)
+
+    def _publish_video(self, data: bytes, keyframe: bool) -> None:
+        frame = EncodedFrame(self.out_codec, data, self._pts(VIDEO_TB), VIDEO_TB, keyframe)
+        self._video.publish(self._generation, frame)
+
+    def _pts(self, time_base: Fraction) -> int:
+        return int((time.monotonic() - self._t0) / time_base)
+
+    async def _keyframe_requested(self) -> None:
+        """A viewer joined or lost pictures: resend the held picture, or make a keyframe."""
+        if self._held is not None:
+            self._publish_video(self._held, True)
+        elif self.playing:
+            self._force_keyframe = True
+
+    async def _no_keyframes(self) -> None:
+        return None
+
+    async def _stop_task(self) -> None:
+        self.playing = False
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    def _event(self, action: str, **detail: Any) -> None:
+        for sink in self.events:
+            sink(action, detail)
+
+
+class _EmptyIndex:
+    """A still has no frames: the codec is used only for its still() method."""
+
+    keyframes: list[int] = []
+    codec = "vp8"
+
+    def __len__(self) -> int:
+        return 0
+
+
+_EMPTY_INDEX: Any = _EmptyIndex()
