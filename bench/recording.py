@@ -10,6 +10,12 @@ decoded afterwards to prove it holds real video.
     python bench/recording.py --sessions 4 --seconds 20 --json /tmp/bench-rec.json
 
 Exits non-zero if vigremote recorded under 80% of the expected frames for any session.
+
+MediaRecorder encodes on the server's event loop. Past about one 640x480 stream per core it
+falls behind, and its CPU per session-minute stops growing with the load it was given. The
+loop also stalls, so publishers may be disconnected by failed ICE consent checks. The table
+shows when that happens: frames it consumed, loop stalls, publisher states. Then also read
+`baseline_cpu_s_per_recorded_min`, or compare at a load it can carry (`--baseline-sessions 1`).
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class Phase:
     frames_recorded: list[int] = field(default_factory=list)  # decoded from the files
     frames_sent_in_window: list[int] = field(default_factory=list)  # by the publishers
     publisher_states: list[str] = field(default_factory=list)  # at the end of the window
+    loop_lag_max_s: float | None = None  # baseline only: the worst event-loop stall
     loadavg_1m: float = 0.0  # the machine's, as the window starts (others' load skews results)
     frames_consumed_in_window: list[int] = field(default_factory=list)  # baseline only
     files: list[str] = field(default_factory=list)
@@ -328,11 +335,24 @@ def baseline_server(port: int, out: Path) -> None:
         answer = pc.localDescription
         return web.json_response({"sdp": answer.sdp, "type": answer.type})
 
+    lag = {"max_s": 0.0}
+    background: list[asyncio.Task[None]] = []
+
+    async def watch_loop() -> None:
+        """How late the event loop runs a 0.1 s timer: MediaRecorder encodes on the loop."""
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(0.1)
+            lag["max_s"] = max(lag["max_s"], time.monotonic() - t0 - 0.1)
+
+    async def start_watch(app: web.Application) -> None:
+        background.append(asyncio.create_task(watch_loop()))
+
     async def status(request: web.Request) -> web.Response:
         videos = {
             n: sum(t.frames for t in c if t.kind == "video") for n, (_, _, c) in peers.items()
         }
-        return web.json_response(videos)
+        return web.json_response({"video_frames": videos, "loop_lag_max_s": lag["max_s"]})
 
     async def stop(request: web.Request) -> web.Response:
         for pc, recorder, _ in peers.values():
@@ -341,6 +361,7 @@ def baseline_server(port: int, out: Path) -> None:
         return web.json_response({"stopped": len(peers)})
 
     app = web.Application()
+    app.on_startup.append(start_watch)
     app.router.add_post("/offer", offer)
     app.router.add_get("/status", status)
     app.router.add_post("/stop", stop)
@@ -378,7 +399,9 @@ async def drive_baseline(
 
         async def counts() -> dict[str, int]:
             async with http.get(f"{url}/status") as response:
-                return dict(await response.json())
+                status = await response.json()
+            phase.loop_lag_max_s = round(status["loop_lag_max_s"], 3)
+            return dict(status["video_frames"])
 
         try:
             pcs += await asyncio.gather(*(baseline_publisher(url, n, media) for n in names))
@@ -423,7 +446,7 @@ def per_session_minute(phase: Phase, sessions: int, seconds: float) -> float:
 
 
 def report(
-    vig: Phase, base: Phase, sessions: int, base_sessions: int, seconds: float
+    vig: Phase, base: Phase, sessions: int, base_sessions: int, seconds: float, media: str
 ) -> dict[str, Any]:
     vig_rate = per_session_minute(vig, sessions, seconds)
     base_rate = per_session_minute(base, base_sessions, seconds)
@@ -445,61 +468,61 @@ def report(
         "baseline_cpu_s_per_recorded_min": base_recorded and round(base_recorded, 4),
         "ratio_per_recorded_min": base_recorded and vig_rate and round(base_recorded / vig_rate, 2),
         "vigremote_frames_ok": all(f >= MIN_FRAME_SHARE * expected for f in vig.frames_recorded),
-        "vigremote": {**asdict(vig), "cores": round(vig.cores, 3)},
-        "baseline": {**asdict(base), "cores": round(base.cores, 3)},
+        "vigremote": {
+            **asdict(vig),
+            "cores": round(vig.cores, 3),
+            "cpu_s_per_session_min": vig_rate,
+        },
+        "baseline": {
+            **asdict(base),
+            "cores": round(base.cores, 3),
+            "cpu_s_per_session_min": base_rate,
+        },
         "versions": {
             "python": platform.python_version(),
             "aiortc": aiortc.__version__,
             "av": av.__version__,
         },
         "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
-        "media": "pre-encoded VP8 640x480 30 fps (800 kbps target, keyframe every 30) + Opus",
+        "media": media,
     }
 
 
-def _states(states: list[str]) -> str:
-    return ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+ROWS = [  # (label, key in each phase's JSON, format)
+    ("server CPU s (window)", "cpu_s", ".2f"),
+    ("window wall s", "wall_s", ".2f"),
+    ("cores used", "cores", ".3f"),
+    ("CPU s / session-minute", "cpu_s_per_session_min", ".3f"),
+    ("frames recorded", "frames_recorded", ""),
+    ("video frames sent (window)", "frames_sent_in_window", ""),
+    ("publishers at window end", "publisher_states", ""),
+    ("server peak RSS MB", "peak_rss_mb", ".0f"),
+    ("publisher CPU s (info)", "client_cpu_s", ".2f"),
+    ("load average at start", "loadavg_1m", ".2f"),
+]
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return ", ".join(f"{value.count(s)} {s}" for s in sorted(set(value)))
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return format(value, fmt)
 
 
 def print_table(result: dict[str, Any]) -> None:
     vig, base = result["vigremote"], result["baseline"]
-    rows = [
-        ("server CPU s (window)", f"{vig['cpu_s']:.2f}", f"{base['cpu_s']:.2f}"),
-        ("window wall s", f"{vig['wall_s']:.2f}", f"{base['wall_s']:.2f}"),
-        ("cores used", f"{vig['cores']:.3f}", f"{base['cores']:.3f}"),
-        (
-            "CPU s / session-minute",
-            f"{result['vigremote_cpu_s_per_session_min']:.3f}",
-            f"{result['baseline_cpu_s_per_session_min']:.3f}",
-        ),
-        (
-            "frames per session",
-            " ".join(map(str, vig["frames_recorded"])),
-            " ".join(map(str, base["frames_recorded"])),
-        ),
-        (
-            "video frames sent (window)",
-            " ".join(map(str, vig["frames_sent_in_window"])),
-            " ".join(map(str, base["frames_sent_in_window"])),
-        ),
-        (
-            "publishers at window end",
-            _states(vig["publisher_states"]),
-            _states(base["publisher_states"]),
-        ),
-        ("server peak RSS MB", f"{vig['peak_rss_mb']:.0f}", f"{base['peak_rss_mb']:.0f}"),
-        ("publisher CPU s (info)", f"{vig['client_cpu_s']:.2f}", f"{base['client_cpu_s']:.2f}"),
-        ("load average at start", f"{vig['loadavg_1m']:.2f}", f"{base['loadavg_1m']:.2f}"),
-    ]
     sessions = f"{result['sessions']} (baseline {result['baseline_sessions']})"
-    print(f"\n{sessions} sessions x {result['seconds']:g} s, 640x480 30 fps VP8 + Opus")
-    print(f"{'':26}{'vigremote':>16}{'baseline':>24}")
-    for label, left, right in rows:
-        print(f"{label:26}{left:>16}{right:>24}")
+    print(f"\n{sessions} sessions x {result['seconds']:g} s, {result['media']}")
+    print(f"{'':28}{'vigremote':>20}{'baseline':>24}")
+    for label, key, fmt in ROWS:
+        print(f"{label:28}{_cell(vig[key], fmt):>20}{_cell(base[key], fmt):>24}")
     if base["frames_consumed_in_window"]:
         consumed = " ".join(map(str, base["frames_consumed_in_window"]))
         expected = result["expected_frames_per_session"]
         print(f"baseline frames consumed in the window: {consumed} (of {expected})")
+    if base["loop_lag_max_s"] is not None:
+        print(f"baseline event loop stalled up to {base['loop_lag_max_s']:.2f} s")
     print(f"ratio baseline / vigremote: {result['ratio']}")
     if not result["baseline_kept_up"]:
         print(
@@ -544,7 +567,9 @@ def main() -> int:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    result = report(vig, base, args.sessions, base_sessions, args.seconds)
+    kbps = sum(len(data) for data, _ in media.video) * 8 * FPS / len(media.video) / 1000
+    described = f"VP8 640x480 {FPS} fps {kbps:.0f} kbps (keyframe every {FPS}) + Opus"
+    result = report(vig, base, args.sessions, base_sessions, args.seconds, described)
     print_table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

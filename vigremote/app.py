@@ -18,6 +18,8 @@ from vigremote.media import passthrough
 from vigremote.media.feeds import Feed
 from vigremote.recording import control as recording_control
 from vigremote.recording.store import RecordingStore
+from vigremote.review import control as review_control
+from vigremote.review.store import ReviewStore
 from vigremote.rooms import Rooms
 from vigremote.state import (
     CLIPS,
@@ -29,6 +31,7 @@ from vigremote.state import (
     MESSAGE_HANDLERS,
     PASSWORDS,
     RECORDINGS,
+    REVIEWS,
     ROOMS,
     SIGNER,
     STORE,
@@ -51,9 +54,14 @@ def create_app(config: Config) -> web.Application:
         "consent": consent_messages.handle_consent,
         "record": recording_control.handle_record,
         "bookmark": recording_control.handle_bookmark,
+        "review": review_control.handle_review,
     }
     app[MESSAGE_HANDLERS] = handlers
-    join_hooks: list[JoinHook] = [consent_messages.on_join, recording_control.on_join]
+    join_hooks: list[JoinHook] = [
+        consent_messages.on_join,
+        recording_control.on_join,
+        review_control.on_join,
+    ]
     app[JOIN_HOOKS] = join_hooks
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_rooms)
@@ -64,6 +72,7 @@ def create_app(config: Config) -> web.Application:
         recording_control,
         analysis_api,
         clips_api,
+        review_control,
         signalling,
         openapi,
         pages,
@@ -80,6 +89,7 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     app[CONSENTS] = ConsentStore(store.db)
     app[RECORDINGS] = RecordingStore(store.db)
     app[CLIPS] = ClipStore(store.db)
+    app[REVIEWS] = ReviewStore(store.db)
     await recording_control.recover_interrupted(app)
     yield
     store.close()

@@ -13,6 +13,7 @@ from vigremote.clips.store import ClipStore
 from vigremote.config import Config
 from vigremote.consent.store import ConsentStore
 from vigremote.recording.store import RecordingStore
+from vigremote.review.store import ReviewStore
 from vigremote.rooms import Participant, Room, Rooms
 from vigremote.storage import Store
 
@@ -34,3 +35,4 @@ JOIN_HOOKS: web.AppKey[list[JoinHook]] = web.AppKey("join_hooks")
 CLIPS = web.AppKey("clips", ClipStore)
 # One media job (remux, thumbnails, cut) at a time per recording.
 MEDIA_LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("media_locks")
+REVIEWS = web.AppKey("reviews", ReviewStore)

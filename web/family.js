@@ -83,8 +83,32 @@ connection.onparticipants = (list) => {
     ? `${practitioner.name} is in the call.`
     : 'Waiting for your practitioner to join.';
 };
+connection.onwelcome = (welcome) => {
+  document.body.classList.toggle('in-review', welcome.session.kind === 'review');
+};
+connection.onmessage = (message) => {
+  if (message.type !== 'review-state') return;
+  const speed = message.speed === 1 ? '' : message.speed === 0.5 ? ' slowly (half speed)' : ' very slowly (quarter speed)';
+  const text = {
+    playing: `Playing${speed}`,
+    paused: 'Paused: look at this moment together',
+    still: 'A picture to look at together',
+    empty: 'Your practitioner will show you some clips',
+  }[/** @type {'playing'|'paused'|'still'|'empty'} */ (message.state)];
+  $('review-state').textContent = text || '';
+  $('review-state').dataset.state = message.state;
+  $('pause-here').disabled = message.state !== 'playing' || Boolean(message.pause_request);
+  $('pause-here').textContent = message.pause_request ? 'Asked to pause…' : 'Pause here';
+};
+$('pause-here').addEventListener('click', () => {
+  connection.send({ type: 'review', action: 'request-pause' });
+  $('pause-here').disabled = true;
+});
 connection.onremotestream = (stream, slot) => {
-  if (slot !== 'camera') return;
+  if (slot === 'clip') {
+    $('clip-video').srcObject = stream;
+    return;
+  }
   const video = $('practitioner-video');
   video.srcObject = stream;
   video.onresize = () => {

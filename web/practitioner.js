@@ -61,6 +61,27 @@ async function route() {
   }
 }
 
+/** Clips and stills that can go into a shared review (consent permitting). */
+async function showReviewCandidates(/** @type {string} */ caseId) {
+  const { items } = await api('GET', `/api/cases/${caseId}/review-items`);
+  const list = $('review-candidates');
+  list.replaceChildren();
+  for (const item of items) {
+    const entry = document.createElement('li');
+    const label = document.createElement('label');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.value = `${item.kind}:${item.id}`;
+    box.disabled = !item.eligible;
+    label.append(box, ` ${item.kind === 'still' ? 'Still' : 'Clip'}: ${item.title}`);
+    if (!item.eligible) label.append(' (no consent for shared review)');
+    entry.append(label);
+    list.append(entry);
+  }
+  $('review-form').dataset.caseId = caseId;
+  $('create-review').disabled = !items.some((/** @type {any} */ i) => i.eligible);
+}
+
 function showLogin() {
   $('who').textContent = '';
   $('logout').hidden = true;
@@ -93,11 +114,12 @@ async function showCase(/** @type {string} */ caseId) {
   for (const s of sessions) {
     const item = document.createElement('li');
     const when = new Date(s.created_at * 1000).toLocaleString();
-    item.textContent = `Filming session, ${when} (${s.status}) `;
+    const kind = s.kind === 'review' ? 'Shared review' : 'Filming session';
+    item.textContent = `${kind}, ${when} (${s.status}) `;
     if (s.status === 'open') {
       const join = document.createElement('a');
-      join.href = `#live/${s.id}`;
-      join.textContent = 'Open live view';
+      join.href = s.kind === 'review' ? `/review/${s.id}` : `#live/${s.id}`;
+      join.textContent = s.kind === 'review' ? 'Open review' : 'Open live view';
       join.className = 'button';
       item.append(join);
     }
@@ -187,6 +209,7 @@ async function showClips(caseId, recordings) {
     row.append(actions);
     body.append(row);
   });
+  await showReviewCandidates(caseId);
   const { stills } = await api('GET', `/api/cases/${caseId}/stills`);
   const box = $('stills');
   box.replaceChildren();
@@ -390,6 +413,23 @@ $('new-session').addEventListener('click', async () => {
   }
 });
 $('copy-link').addEventListener('click', () => copy($('family-link').value));
+$('review-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  const caseId = $('review-form').dataset.caseId;
+  const items = [...$('review-candidates').querySelectorAll('input:checked')].map((box) => {
+    const [kind, id] = box.value.split(':');
+    return { kind, id };
+  });
+  try {
+    const created = await api('POST', `/api/cases/${caseId}/reviews`, { items });
+    await showCase(caseId);
+    $('family-link').value = created.family_link;
+    $('new-link').hidden = false;
+    tell('Shared review created: send the family the link, then open the review.');
+  } catch (error) {
+    tell(/** @type {Error} */ (error).message);
+  }
+});
 $('back-to-cases').addEventListener('click', (/** @type {Event} */ e) => {
   e.preventDefault();
   window.location.hash = '';

@@ -18,7 +18,13 @@ from typing import Any
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamTrack
 
 from tests.support.numbered_video import numbered_frame_luma
@@ -128,6 +134,8 @@ class SimulatedFamily:
     token: str
     media: EncodedMedia | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
+    clip_frames: list[tuple[float, Any]] = field(default_factory=list)
+    _consumers: list[asyncio.Task[None]] = field(default_factory=list)
     pc: RTCPeerConnection | None = None
     _http: aiohttp.ClientSession | None = None
     _ws: Any = None
@@ -143,27 +151,62 @@ class SimulatedFamily:
             await self.connect_media()
 
     async def connect_media(self) -> None:
-        """A new RTCPeerConnection and offer (as a browser does after a reload or drop)."""
+        """A new RTCPeerConnection and offer (as a browser does after a reload or drop).
+
+        One transceiver per slot the server announced in its welcome: the camera slots send
+        the encoded media (if any), the others only receive. Frames received on the clip's
+        video slot are kept in `clip_frames` (arrival time, frame).
+        """
         if self.pc is not None:
             await self.pc.close()
-        assert self.media is not None, "this client has no media to publish"
-        pc = RTCPeerConnection()
+        # max-bundle, as browsers do: aiortc's default gives a second video transceiver made
+        # before the offer a transport that never connects.
+        pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.pc = pc
+        welcome = next(m for m in self.messages if m["type"] == "welcome")
+        slots = welcome.get("slots") or [
+            {"name": "camera", "kind": "audio", "send": True},
+            {"name": "camera", "kind": "video", "send": True},
+        ]
         start: list[float] = []
-        video = PacedPacketTrack(
-            "video", [d for d, _ in self.media.video], 1 / self.media.fps, VIDEO_CLOCK, start
-        )
-        audio = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK, start)
-        pc.addTransceiver(audio, direction="sendrecv")
-        video_transceiver = pc.addTransceiver(video, direction="sendrecv")
-        wanted = (self.media.codec, "rtx")
-        codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in wanted]
-        video_transceiver.setCodecPreferences(codecs)
+        transceivers = []
+        for slot in slots:
+            if slot["name"] == "camera" and slot["send"] and self.media is not None:
+                if slot["kind"] == "video":
+                    packets = [d for d, _ in self.media.video]
+                    track = PacedPacketTrack(
+                        "video", packets, 1 / self.media.fps, VIDEO_CLOCK, start
+                    )
+                    transceiver = pc.addTransceiver(track, direction="sendrecv")
+                    wanted = (self.media.codec, "rtx")
+                    caps = RTCRtpSender.getCapabilities("video").codecs
+                    transceiver.setCodecPreferences([c for c in caps if c.name in wanted])
+                else:
+                    track = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK, start)
+                    transceiver = pc.addTransceiver(track, direction="sendrecv")
+            else:
+                transceiver = pc.addTransceiver(slot["kind"], direction="recvonly")
+            transceivers.append((slot, transceiver))
         await pc.setLocalDescription(await pc.createOffer())
         answers = len([m for m in self.messages if m["type"] == "answer"])
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
         answer = await self.wait_for("answer", after=answers)
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        for slot, transceiver in transceivers:
+            if transceiver.receiver.track is None:
+                continue
+            keep = slot["name"] == "clip" and slot["kind"] == "video"
+            self._consumers.append(
+                asyncio.create_task(self._consume(transceiver.receiver.track, keep))
+            )
+
+    async def _consume(self, track: Any, keep: bool) -> None:
+        """Read a received track (an unread aiortc track grows without bound)."""
+        with contextlib.suppress(Exception):
+            while True:
+                frame = await track.recv()
+                if keep:
+                    self.clip_frames.append((time.monotonic(), frame))
 
     async def send(self, message: dict[str, Any]) -> None:
         await self._ws.send_str(json.dumps(message))
@@ -206,6 +249,8 @@ class SimulatedFamily:
     async def close(self) -> None:
         if self.pc is not None:
             await self.pc.close()
+        for task in self._consumers:
+            task.cancel()
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:

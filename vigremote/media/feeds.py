@@ -48,6 +48,7 @@ class Feed:
         self._request_keyframe: KeyframeRequester | None = None
         self._last_keyframe_request = 0.0
         self._source_track: Any = None
+        self._served = False  # produced by the server (see serve), not relayed from a browser
 
     @property
     def live(self) -> bool:
@@ -70,6 +71,7 @@ class Feed:
         self.generation += 1
         self._request_keyframe = request_keyframe
         self._last_keyframe_request = 0.0
+        self._served = True
         return self.generation
 
     def publish(self, generation: int, frame: EncodedFrame) -> None:
@@ -91,7 +93,9 @@ class Feed:
 
     def add_sink(self, sink: FrameSink) -> None:
         self._sinks.append(sink)
-        self.request_keyframe()
+        # A browser is asked at most twice a second; the server's own player answers at once
+        # (it resends the picture it holds), so every new viewer gets a picture straight away.
+        self.request_keyframe(0.0 if self._served else KEYFRAME_REQUEST_MIN_INTERVAL_S)
 
     def remove_sink(self, sink: FrameSink) -> None:
         with contextlib.suppress(ValueError):

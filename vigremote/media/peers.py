@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceCandidate,
     RTCIceServer,
@@ -114,7 +115,11 @@ class Peer:
             RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
             for s in ice_servers
         ]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        # max-bundle: with aiortc's default ("balanced"), a second transceiver of a kind made
+        # before the offer keeps a transport of its own that never connects.
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self._video_codecs = video_codecs
         self._on_state = on_state
         self.outgoing: list[ForwardTrack] = []

@@ -27,6 +27,9 @@ VIDEO_TB = Fraction(1, 90000)
 AUDIO_TB = Fraction(1, 48000)
 SPEEDS = (0.25, 0.5, 1.0)
 STATE_INTERVAL_S = 1.0
+# A held picture is sent again after these delays (then every 5 s): a viewer whose first
+# packets were lost while connecting, or who lost one, gets it without having to ask.
+HOLD_REFRESH_S = (0.3, 0.7, 1.5, 3.0)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Player:
         self._in_sync = False  # viewers' decoders follow the original packets
         self._force_keyframe = False
         self._task: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._t0 = time.monotonic()
         self._video = room.feed(PLAYER, "video")
         self._audio = room.feed(PLAYER, "audio")
@@ -88,6 +92,9 @@ class Player:
 
     async def close(self) -> None:
         await self._stop_task()
+        self._held = None
+        if self._refresher is not None:
+            self._refresher.cancel()
 
     def status(self) -> dict[str, Any]:
         item = self.items[self.index] if 0 <= self.index < len(self.items) else None
@@ -275,6 +282,16 @@ class Player:
         self._held = data
         self._in_sync = False
         self._publish_video(data, True)
+        if self._refresher is not None:
+            self._refresher.cancel()
+        self._refresher = asyncio.create_task(self._refresh(data), name="review-hold")
+
+    async def _refresh(self, data: bytes) -> None:
+        delays = list(HOLD_REFRESH_S)
+        while self._held is data:
+            await asyncio.sleep(delays.pop(0) if delays else 5.0)
+            if self._held is data:
+                self._publish_video(data, True)
 
     def _publish_video(self, data: bytes, keyframe: bool) -> None:
         frame = EncodedFrame(self.out_codec, data, self._pts(VIDEO_TB), VIDEO_TB, keyframe)

@@ -1,0 +1,110 @@
+"""A shared review ready to drive: a case with clips cut over the REST API, two clients."""
+
+from __future__ import annotations
+
+import fractions
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import av
+
+from tests.conftest import RunningServer, login
+from tests.recording_helpers import media
+from tests.support.numbered_video import read_frame_number
+from tests.support.publisher import SimulatedFamily
+from tests.support.recordings import seed_recording
+from vigremote.state import RECORDINGS
+
+
+def shown_number(frames: list[tuple[float, Any]]) -> int | None:
+    """The number on the last picture a viewer received (decoded from its last keyframe)."""
+    if not frames:
+        return None
+    start = max((i for i, (_, f) in enumerate(frames) if f.keyframe), default=0)
+    decoder = av.CodecContext.create("vp8", "r")
+    picture = None
+    for _, frame in frames[start:]:
+        packet = av.Packet(frame.data)
+        packet.time_base = fractions.Fraction(1, 90000)
+        for decoded in decoder.decode(packet):
+            picture = decoded
+    return None if picture is None else read_frame_number(picture.to_ndarray(format="rgb24"))
+
+
+@dataclass
+class Review:
+    server: RunningServer
+    http: aiohttp.ClientSession
+    csrf: str
+    case_id: str
+    clips: list[dict[str, Any]]
+    session: dict[str, Any]
+    family: SimulatedFamily
+    practitioner: SimulatedFamily
+
+    async def command(self, **fields: Any) -> dict[str, Any]:
+        """Send a review command; returns the next review-state the practitioner receives."""
+        before = len(self.practitioner.messages)
+        await self.practitioner.send({"type": "review", **fields})
+        return await self.practitioner.wait_for_any(("review-state", "error"), after_index=before)
+
+
+async def make_clips(
+    server: RunningServer, purposes: list[str], ranges: list[tuple[int, int]]
+) -> tuple[aiohttp.ClientSession, str, str, list[dict[str, Any]]]:
+    owner = server.add_user("alice")
+    recording = seed_recording(server, owner)
+    # The recording was made with this consent (the seed uses analysis only).
+    server.app[RECORDINGS]._db.execute(
+        "UPDATE recordings SET purposes = ? WHERE id = ?",
+        (__import__("json").dumps(purposes), recording.id),
+    )
+    from vigremote.state import CONSENTS
+
+    server.app[CONSENTS].record(recording.session_id, recording.case_id, purposes, "test", "family")
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    csrf = await login(http, server, "alice")
+    clips = []
+    for first, last in ranges:
+        async with http.post(
+            f"{server.url}/api/recordings/{recording.id}/clips",
+            json={"first": first, "last": last, "title": f"Clip {first}"},
+            headers={"X-CSRF-Token": csrf},
+        ) as response:
+            assert response.status == 201, await response.text()
+            clips.append((await response.json())["clip"])
+    return http, csrf, recording.case_id, clips
+
+
+@asynccontextmanager
+async def review(server: RunningServer, ranges: list[tuple[int, int]]) -> AsyncIterator[Review]:
+    http, csrf, case_id, clips = await make_clips(
+        server, ["analysis", "shared_review", "supervision"], ranges
+    )
+    try:
+        items = [{"kind": "clip", "id": c["id"]} for c in clips]
+        async with http.post(
+            f"{server.url}/api/cases/{case_id}/reviews",
+            json={"items": items},
+            headers={"X-CSRF-Token": csrf},
+        ) as response:
+            assert response.status == 201, await response.text()
+            session = await response.json()
+        async with http.post(
+            f"{server.url}/api/sessions/{session['session']['id']}/join-token",
+            headers={"X-CSRF-Token": csrf},
+        ) as response:
+            token = (await response.json())["token"]
+        family_token = session["family_link"].rsplit("/", 1)[1]
+        practitioner = SimulatedFamily(server.ws_url, token)
+        family = SimulatedFamily(server.ws_url, family_token, media())
+        await practitioner.join()
+        await family.join()
+        yield Review(server, http, csrf, case_id, clips, session, family, practitioner)
+        await family.close()
+        await practitioner.close()
+    finally:
+        await http.close()
