@@ -90,7 +90,7 @@ def ensure_recording(path: Path) -> float | None:
     part = path.with_name(path.stem + ".part" + path.suffix)
     part.unlink(missing_ok=True)
     print(
-        f"writing a {RECORDING_FRAMES // FPS // 60}-minute {WIDTH}x{HEIGHT} recording to {path}"
+        f"writing a {RECORDING_FRAMES / FPS / 60:g}-minute {WIDTH}x{HEIGHT} recording to {path}"
         " (once; minutes on a small machine)",
         flush=True,
     )
@@ -221,6 +221,29 @@ def check_clip(path: Path, full: bool) -> Check:
 
 
 # -- timing -----------------------------------------------------------------------------------
+@dataclass
+class Timing:
+    """Wall-clock seconds, and CPU seconds of this process (all its threads)."""
+
+    wall: list[float]
+    cpu: list[float]
+
+    def add(self, work: Callable[..., T], *args: Any) -> T:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = work(*args)
+        self.wall.append(time.perf_counter() - wall)
+        self.cpu.append(time.process_time() - cpu)
+        return result
+
+    def summary(self, name: str) -> dict[str, Any]:
+        return {
+            f"{name}_s": round(statistics.median(self.wall), 4),
+            f"{name}_min_s": round(min(self.wall), 4),
+            f"{name}_cpu_s": round(statistics.median(self.cpu), 4),
+            f"{name}_runs_s": [round(t, 4) for t in self.wall],
+        }
+
+
 def timed(work: Callable[..., T], *args: Any) -> tuple[float, T]:
     """Wall-clock seconds of work(*args), and its result."""
     started = time.perf_counter()
@@ -271,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     problems: list[str] = []
-    cut_times: list[float] = []
-    reencode_times: list[float] = []
+    cuts, reencodes = Timing([], []), Timing([], [])
+    load_before = machine()["loadavg"]
     reencoded_frames = 0
     with tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
         out = Path(tmp)
@@ -306,26 +329,20 @@ def main(argv: list[str] | None = None) -> int:
         cold_s, path = timed(cut_cold)
         verify("cut with index", path, full=False)
         for n in range(args.repeat):  # interleaved, so load changes hit both alike
-            seconds, path = timed(cut, str(n))
-            cut_times.append(seconds)
+            path = cuts.add(cut, str(n))
             verify(f"cut {n}", path, full=False)
-            seconds, path = timed(reencode, str(n))
-            reencode_times.append(seconds)
+            path = reencodes.add(reencode, str(n))
             verify(f"re-encode {n}", path, full=False)
-            print(f"  run {n + 1}: cut {cut_times[-1]:.3f} s, re-encode {reencode_times[-1]:.3f} s")
+            print(f"  run {n + 1}: cut {cuts.wall[-1]:.3f} s, re-encode {reencodes.wall[-1]:.3f} s")
 
-    cut_s = statistics.median(cut_times)
-    reencode_s = statistics.median(reencode_times)
+    cut_s = statistics.median(cuts.wall)
+    reencode_s = statistics.median(reencodes.wall)
     results: dict[str, Any] = {
-        "cut_s": round(cut_s, 4),
-        "cut_min_s": round(min(cut_times), 4),
+        **cuts.summary("cut"),
         "cut_with_index_s": round(cold_s, 4),
         "index_s": round(index_s, 4),
-        "reencode_s": round(reencode_s, 4),
-        "reencode_min_s": round(min(reencode_times), 4),
+        **reencodes.summary("reencode"),
         "ratio": round(reencode_s / cut_s, 2),
-        "cut_runs_s": [round(t, 4) for t in cut_times],
-        "reencode_runs_s": [round(t, 4) for t in reencode_times],
         "frames": args.frames,
         "first": first,
         "last": last,
@@ -335,21 +352,23 @@ def main(argv: list[str] | None = None) -> int:
         "recording_size": f"{index.width}x{index.height}",
         "recording_build_s": round(build_s, 1) if build_s is not None else None,
         "repeat": args.repeat,
-        "machine": machine(),
+        "machine": {**machine(), "loadavg_before": load_before},
         "av_version": av.__version__,
         "ffmpeg_version": av.ffmpeg_version_info,
         "ok": not problems,
         "problems": problems,
     }
     print()
-    print(f"{'':28}{'median':>9}{'min':>9}")
-    print(f"{'cut_clip (index in memory)':28}{cut_s:9.3f}{min(cut_times):9.3f}")
+    print(f"{'seconds':28}{'median':>9}{'min':>9}{'CPU':>9}")
+    for name, timing in (("cut_clip (index in memory)", cuts), ("PyAV re-encode", reencodes)):
+        cpu = statistics.median(timing.cpu)
+        print(f"{name:28}{statistics.median(timing.wall):9.3f}{min(timing.wall):9.3f}{cpu:9.3f}")
     print(f"{'cut_clip + index_video':28}{cold_s:9.3f}")
-    print(f"{'PyAV re-encode':28}{reencode_s:9.3f}{min(reencode_times):9.3f}")
     print(
         f"ratio re-encode / cut: {results['ratio']:.1f}x; "
         f"{reencoded_frames} of {args.frames} frames re-encoded by cut_clip; "
-        f"index_video alone {index_s:.3f} s"
+        f"index_video alone {index_s:.3f} s; load {load_before[0]:.1f} before, "
+        f"{results['machine']['loadavg'][0]:.1f} after, on {os.cpu_count()} CPUs"
     )
     for problem in problems:
         print(f"WRONG: {problem}")

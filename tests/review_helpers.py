@@ -80,7 +80,9 @@ async def make_clips(
 
 
 @asynccontextmanager
-async def review(server: RunningServer, ranges: list[tuple[int, int]]) -> AsyncIterator[Review]:
+async def review(
+    server: RunningServer, ranges: list[tuple[int, int]], practitioner_camera: bool = False
+) -> AsyncIterator[Review]:
     http, csrf, case_id, clips = await make_clips(
         server, ["analysis", "shared_review", "supervision"], ranges
     )
@@ -99,7 +101,9 @@ async def review(server: RunningServer, ranges: list[tuple[int, int]]) -> AsyncI
         ) as response:
             token = (await response.json())["token"]
         family_token = session["family_link"].rsplit("/", 1)[1]
-        practitioner = SimulatedFamily(server.ws_url, token)
+        practitioner = SimulatedFamily(
+            server.ws_url, token, media() if practitioner_camera else None
+        )
         family = SimulatedFamily(server.ws_url, family_token, media())
         await practitioner.join()
         await family.join()

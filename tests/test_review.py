@@ -10,6 +10,10 @@ import aiohttp
 
 from tests.conftest import RunningServer
 from tests.review_helpers import make_clips, review, shown_number
+from tests.support.browser import launch_browser, new_desktop_context, read_video_frame_number
+from tests.test_e2e_filming import practitioner_logs_in
+from tests.test_recording import decoded_numbers
+from vigremote.state import CONSENT_WORDING
 
 
 async def settled(review_clients: list, expected: int, timeout: float = 3.0) -> float:  # type: ignore[type-arg]
@@ -143,3 +147,74 @@ async def test_clips_without_shared_review_consent_cannot_be_reviewed(
         assert "review" not in kinds
     finally:
         await http.close()
+
+
+async def test_a_recorded_review_replays_its_events_with_the_cameras(
+    server: RunningServer,
+) -> None:
+    async with review(server, [(75, 200), (10, 40)], practitioner_camera=True) as r:
+        # The family agreed to supervision (see review_helpers), so the review may be recorded.
+        version = server.app[CONSENT_WORDING]["version"]
+        await r.family.send({"type": "consent", "version": version, "purposes": ["supervision"]})
+        await r.practitioner.wait_for("consent")
+        await r.practitioner.send({"type": "record", "action": "start"})
+        started = await r.practitioner.wait_for("recording", state="recording")
+        await asyncio.sleep(1.0)
+        await r.command(action="play")
+        await asyncio.sleep(1.0)
+        paused = await r.command(action="pause")
+        await asyncio.sleep(0.5)
+        await r.command(action="seek", frame=47)
+        await asyncio.sleep(0.5)
+        await r.command(action="select", item=1)
+        await asyncio.sleep(1.0)
+        await r.practitioner.send({"type": "record", "action": "stop"})
+        await r.practitioner.wait_for("recording", state="stopped")
+        async with r.http.get(
+            f"{server.url}/api/recordings/{started['recording_id']}/timeline"
+        ) as response:
+            assert response.status == 200
+            timeline = await response.json()
+        cameras: dict[str, bytes] = {}
+        for camera in timeline["cameras"]:
+            async with r.http.get(f"{server.url}{camera['media_url']}") as response:
+                assert response.status == 200
+                cameras[camera["publisher"]] = await response.read()
+    events = timeline["events"]
+    actions = [e["action"] for e in events]
+    # What was on screen when recording began (clip 1, held on frame 0), then every command.
+    assert actions == ["select", "seek", "play", "pause", "seek", "select"], actions
+    assert events[0]["id"] == r.clips[0]["id"] and events[1]["frame"] == 0
+    times = [e["t_s"] for e in events]
+    assert times == sorted(times) and times[0] < 0.5 and times[2] >= 0.9
+    assert events[3]["frame"] == paused["frame"]
+    assert events[4]["frame"] == 47
+    assert events[5]["id"] == r.clips[1]["id"]
+    [chapter] = timeline["chapters"]
+    assert abs(chapter["t_s"] - times[3]) < 0.05
+    # Both cameras were recorded, on the same timeline, covering every event.
+    assert sorted(cameras) == ["family", "practitioner"]
+    for publisher, data in cameras.items():
+        path = server.config.data_dir / f"replay-{publisher}.webm"
+        path.write_bytes(data)
+        numbers, frame_times = decoded_numbers(str(path))
+        assert None not in numbers
+        assert frame_times[-1] >= times[-1] - 0.3
+    # In a browser, the replay page's chapter shows exactly the frame the review paused on.
+    async with launch_browser() as browser:
+        page = await (await new_desktop_context(browser)).new_page()
+        await practitioner_logs_in(page, server, "alice")
+        await page.goto(f"{server.url}/replay/{started['recording_id']}")
+        await page.click("#chapters button")
+        expected = r.clips[0]["first_frame"] + paused["frame"]
+        seen = None
+        for _ in range(100):
+            seen = await read_video_frame_number(page, "#clip-video")
+            if seen == expected:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == expected
+        await browser.close()
+    # The clips the review showed are listed with what the replay needs to seek exactly.
+    assert set(timeline["clips"]) == {r.clips[0]["id"], r.clips[1]["id"]}
+    assert len(timeline["clips"][r.clips[0]["id"]]["times_ms"]) == 126

@@ -19,6 +19,7 @@ from vigremote.media.feeds import Feed
 from vigremote.recording import control as recording_control
 from vigremote.recording.store import RecordingStore
 from vigremote.review import control as review_control
+from vigremote.review import replay as review_replay
 from vigremote.review.store import ReviewStore
 from vigremote.rooms import Rooms
 from vigremote.state import (
@@ -73,6 +74,7 @@ def create_app(config: Config) -> web.Application:
         analysis_api,
         clips_api,
         review_control,
+        review_replay,
         signalling,
         openapi,
         pages,

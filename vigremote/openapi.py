@@ -94,6 +94,26 @@ def _analysis_paths() -> dict[str, Any]:
             "get": _op("A still", write=False),
         },
         "/api/stills/{still_id}": {"parameters": still, "delete": _op("Delete a still")},
+        "/api/recordings/{recording_id}/timeline": {
+            "parameters": rec,
+            "get": _op("A recorded review: cameras, playback events, chapters", write=False),
+        },
+        "/api/recordings/{recording_id}/segments/{seq}/media": {
+            "parameters": [*rec, _path_param("seq")],
+            "get": _op("One camera file of a recording", write=False),
+        },
+        "/api/cases/{case_id}/review-items": {
+            "parameters": [_path_param("case_id")],
+            "get": _op("Clips and stills, and whether consent lets them be reviewed", write=False),
+        },
+        "/api/cases/{case_id}/reviews": {
+            "parameters": [_path_param("case_id")],
+            "post": _op("Create a shared review with its playlist", ok=201, body="NewReview"),
+        },
+        "/api/sessions/{session_id}/playlist": {
+            "parameters": [_path_param("session_id")],
+            "get": _op("A shared review's playlist", write=False),
+        },
         "/api/tags": {
             "get": _op("The organisation's tag vocabulary", write=False),
             "put": _op("Replace the tag vocabulary (admin)", body="Tags"),
@@ -198,6 +218,22 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "frame": {"type": "integer", "minimum": 0},
                         "caption": {"type": "string", "maxLength": 300},
+                    },
+                },
+                "NewReview": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "kind": {"enum": ["clip", "still"]},
+                                    "id": {"type": "string"},
+                                },
+                            },
+                        }
                     },
                 },
                 "Tags": {

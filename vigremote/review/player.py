@@ -77,6 +77,7 @@ class Player:
         self._generation = self._video.serve(self._keyframe_requested)
         self._audio_generation = self._audio.serve(self._no_keyframes)
         self._commands = asyncio.Lock()
+        self._recording_seen = False
 
     # -- room membership ------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -88,7 +89,18 @@ class Player:
         }
 
     def receive(self, message: dict[str, Any]) -> None:
-        """Room broadcasts: nothing the player needs (it is driven by commands)."""
+        """Room broadcasts: when a recording starts, note what is on screen right now, so a
+        replay of the recording knows which clip and frame it opens on."""
+        recording_now = message.get("type") == "recording" and message.get("state") == "recording"
+        if recording_now and not self._recording_seen and 0 <= self.index < len(self.items):
+            item = self.items[self.index]
+            self._event("select", item=self.index, kind=item.kind, id=item.id)
+            if self.playing:
+                self._event("play", frame=self.frame, speed=self.speed)
+            elif item.kind == "clip":
+                self._event("seek", frame=self.frame)
+        if message.get("type") == "recording":
+            self._recording_seen = message.get("state") in ("recording", "paused")
 
     async def close(self) -> None:
         await self._stop_task()

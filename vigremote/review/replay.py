@@ -1,0 +1,87 @@
+"""Replaying a recorded review: both cameras and the playback events on one timeline.
+
+A review recording holds the family's and the practitioner's cameras (one file each, on the
+recording's timeline) and, as marks, every playback event (which clip, play, pause, seek,
+speed) and a chapter at every pause. The replay page rebuilds what was on screen at any moment
+from these events and the clips' own files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from vigremote.clips.analysis_api import owned_recording
+from vigremote.clips.frames import cached_index
+from vigremote.httpjson import error
+from vigremote.paths import case_dir
+from vigremote.state import CLIPS, CONFIG, RECORDINGS
+
+
+def _publisher(file_name: str) -> str:
+    prefix = file_name.split("-", 1)[0]
+    return "family" if prefix == "segment" else prefix
+
+
+async def timeline(request: web.Request) -> web.Response:
+    recording, _ = owned_recording(request)
+    store, clips = request.app[RECORDINGS], request.app[CLIPS]
+    cameras = [
+        {
+            "publisher": _publisher(name),
+            "media_url": f"/api/recordings/{recording.id}/segments/{seq}/media",
+        }
+        for seq, name in enumerate(store.segments(recording.id), start=1)
+    ]
+    events: list[dict[str, Any]] = []
+    for mark in store.marks(recording.id, "review"):
+        try:
+            detail = json.loads(mark["note"])
+        except ValueError:
+            continue
+        events.append({"t_s": mark["t_s"], **detail})
+    chapters = store.marks(recording.id, "chapter")
+    folder = case_dir(request.app[CONFIG].data_dir, recording.case_id) / "clips"
+    shown: dict[str, Any] = {}
+    for event in events:
+        if event.get("action") == "select" and event.get("kind") == "clip":
+            clip_id = str(event["id"])
+            if clip_id in shown:
+                continue
+            clip = clips.clip(clip_id)
+            index = await asyncio.to_thread(cached_index, folder / clip.file_name)
+            shown[clip_id] = {
+                "title": clip.title,
+                "media_url": f"/api/clips/{clip.id}/media",
+                "times_ms": index.to_json()["times_ms"],
+            }
+    return web.json_response(
+        {
+            "recording": recording.to_json(),
+            "cameras": cameras,
+            "events": events,
+            "chapters": chapters,
+            "clips": shown,
+        }
+    )
+
+
+async def segment_media(request: web.Request) -> web.StreamResponse:
+    recording, folder = owned_recording(request)
+    names = request.app[RECORDINGS].segments(recording.id)
+    try:
+        seq = int(request.match_info["seq"])
+        name = names[seq - 1] if seq >= 1 else None
+    except (ValueError, IndexError):
+        name = None
+    if name is None or not (folder / name).exists():
+        raise error(404, "not-found", "no such part of this recording")
+    return web.FileResponse(folder / name, headers={"Cache-Control": "private, no-store"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/recordings/{recording_id}/timeline", timeline)
+    app.router.add_get("/api/recordings/{recording_id}/segments/{seq}/media", segment_media)
