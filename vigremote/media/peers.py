@@ -146,6 +146,10 @@ class Peer:
         self.outgoing = [s.outgoing for s in slots if s.outgoing is not None]
         attached: list[ForwardTrack] = []
         try:
+            sections = offer_sdp.split("\r\nm=")[1:]
+            if any("\r\na=mid:" not in "\r\n" + section for section in sections):
+                # Browsers always name their m-lines; the slots are matched to them by mid.
+                raise BadOffer("the offer could not be used: an m-line has no a=mid")
             free = list(slots)
             taken: list[Slot] = []
             for kind in [
