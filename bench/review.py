@@ -132,6 +132,14 @@ def log_issues(log: Path, limit: int = 8) -> dict[str, Any]:
     return {"lines": len(lines), "issues": len(bad), "first": bad[:limit]}
 
 
+def keep_log(log: Path, folder: Path | None) -> dict[str, Any]:
+    """The log's problems; the whole log is copied to `folder` (--logs) if given."""
+    if folder is not None and log.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, folder / log.name)
+    return log_issues(log)
+
+
 async def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     """Until the child server answers HTTP at all (any status)."""
     async with aiohttp.ClientSession() as http, asyncio.timeout(WAIT_S):
@@ -371,6 +379,8 @@ class ClipInfo:
     seconds: float
     keyframes: int
     video_kbps: float
+    audio_packets: int
+    audio_behind_s: float  # how far audio trails video in the file's packet order
     original_video: set[bytes] = field(repr=False)  # digests of the clip's own packets
 
     def to_json(self) -> dict[str, Any]:
@@ -382,6 +392,8 @@ class ClipInfo:
             "keyframe_every": KEYFRAME_EVERY,
             "keyframes": self.keyframes,
             "video_kbps": round(self.video_kbps),
+            "audio_packets": self.audio_packets,
+            "audio_behind_video_in_file_s": round(self.audio_behind_s, 2),
             "codec": "VP8 + Opus (WebM)",
         }
 
@@ -391,18 +403,42 @@ def digest(data: bytes) -> bytes:
 
 
 def read_clip(path: Path) -> ClipInfo:
-    frames = keyframes = size = 0
+    frames = keyframes = size = audio = 0
+    video_at, behind = 0.0, 0.0
     originals: set[bytes] = set()
     with av.open(str(path)) as container:
-        for packet in container.demux(video=0):
-            if packet.size == 0:
+        for packet in container.demux():
+            if packet.size == 0 or packet.pts is None or packet.time_base is None:
                 continue
+            at = float(packet.pts * packet.time_base)
+            if packet.stream.type == "audio":
+                audio += 1
+                behind = max(behind, video_at - at)
+                continue
+            video_at = max(video_at, at)
             frames += 1
             keyframes += int(packet.is_keyframe)
             size += packet.size
             originals.add(digest(bytes(packet)))
     seconds = frames / FPS
-    return ClipInfo(path, frames, seconds, keyframes, size * 8 / seconds / 1000, originals)
+    kbps = size * 8 / seconds / 1000
+    return ClipInfo(path, frames, seconds, keyframes, kbps, audio, behind, originals)
+
+
+def interleaved_copy(src: Path, dst: Path) -> Path:
+    """The same packets, audio and video interleaved by time, for the baseline's MediaPlayer.
+
+    MediaPlayer decodes in file order and reads at most ~1 s ahead of real time: from a file
+    whose audio trails its video by seconds it sends the audio that much late.
+    """
+    with av.open(str(src)) as source, av.open(str(dst), "w", format="webm") as out:
+        outputs = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        packets = [p for p in source.demux() if p.size and p.pts is not None]
+        packets.sort(key=lambda p: (float(p.pts * p.time_base), p.stream.type != "video"))
+        for packet in packets:
+            packet.stream = outputs[packet.stream.index]
+            out.mux(packet)
+    return dst
 
 
 def seed_data(data: Path, recording: Path, frames: int) -> dict[str, str]:
@@ -436,57 +472,78 @@ def seed_data(data: Path, recording: Path, frames: int) -> dict[str, str]:
 
 # -- one measurement ---------------------------------------------------------------------------
 @dataclass
-class Phase:
-    """One server's run at one viewer count."""
+class Window:
+    """CPU and frames over one stretch of playing."""
 
-    viewers: int
-    cpu_s: float = 0.0
     wall_s: float = 0.0
-    cores: float = 0.0
+    cpu_s: float = 0.0
+    cores: float = 0.0  # the server's
     viewer_process_cores: float = 0.0  # this process (all viewers), for information
-    machine_busy_cores: float = 0.0  # the whole machine over the window
-    server_rss_mb: float = 0.0
-    frames: list[int] = field(default_factory=list)  # video frames per viewer in the window
-    audio_frames: list[int] = field(default_factory=list)  # over the whole run
+    machine_busy_cores: float = 0.0  # the whole machine (other work on it shows here)
+    other_cores: float = 0.0  # machine - server - viewers: load that is not ours
+    frames: list[int] = field(default_factory=list)  # video frames received per viewer
     frames_expected: int = 0
-    frames_ok: bool = False
-    connection_states: list[str] = field(default_factory=list)
-    decoded: dict[str, Any] = field(default_factory=dict)
-    server_log: dict[str, Any] = field(default_factory=dict)
-    setup_s: float = 0.0
-    first_pass: bool | None = None  # baseline: the window ended inside MediaPlayer's first pass
 
     @property
     def frames_min(self) -> int:
         return min(self.frames) if self.frames else 0
 
+
+@dataclass
+class Phase:
+    """One server's run at one viewer count: the measured window and the warm-up before it."""
+
+    viewers: int
+    window: Window = field(default_factory=Window)
+    warmup: Window = field(default_factory=Window)  # vigremote: includes resuming from a hold
+    server_rss_mb: float = 0.0
+    frames_ok: bool = False
+    audio_frames: list[int] = field(default_factory=list)  # over the whole run
+    connection_states: list[str] = field(default_factory=list)
+    decoded: dict[str, Any] = field(default_factory=dict)
+    server_log: dict[str, Any] = field(default_factory=dict)
+    setup_s: float = 0.0
+    resume_late_ms: float | None = None  # vigremote: the first original keyframe after play
+    first_pass: bool | None = None  # baseline: the window ended inside MediaPlayer's first pass
+
     @property
-    def frames_median(self) -> float:
-        return statistics.median(self.frames) if self.frames else 0.0
+    def cores(self) -> float:
+        return self.window.cores
 
 
-async def measure(pid: int, viewers: list[Viewer], seconds: float, phase: Phase) -> None:
-    """Server CPU (and ours, and the machine's) over exactly `seconds` of playing."""
+async def measure(pid: int, viewers: list[Viewer], seconds: float) -> Window:
+    """Server CPU (and ours, and the machine's) and frames over exactly `seconds`."""
     busy0, total0 = machine_seconds()
     cpu0, own0, t0 = cpu_seconds(pid), cpu_seconds(os.getpid()), time.monotonic()
     await asyncio.sleep(seconds)
     cpu1, own1, t1 = cpu_seconds(pid), cpu_seconds(os.getpid()), time.monotonic()
     busy1, total1 = machine_seconds()
-    phase.wall_s = round(t1 - t0, 3)
-    phase.cpu_s = round(cpu1 - cpu0, 3)
-    phase.cores = round(phase.cpu_s / phase.wall_s, 3)
-    phase.viewer_process_cores = round((own1 - own0) / phase.wall_s, 3)
-    cores_total = os.cpu_count() or 1
-    phase.machine_busy_cores = round((busy1 - busy0) / (total1 - total0) * cores_total, 3)
+    wall = t1 - t0
+    machine = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
+    window = Window(
+        wall_s=round(wall, 3),
+        cpu_s=round(cpu1 - cpu0, 3),
+        cores=round((cpu1 - cpu0) / wall, 3),
+        viewer_process_cores=round((own1 - own0) / wall, 3),
+        machine_busy_cores=round(machine, 3),
+        frames=[v.frames_between(t0, t1) for v in viewers],
+        frames_expected=round(FPS * wall),
+    )
+    window.other_cores = round(max(0.0, machine - window.cores - window.viewer_process_cores), 3)
+    return window
+
+
+def finish(phase: Phase, pid: int, viewers: list[Viewer]) -> None:
+    """What is checked once the window is over, while the server still runs."""
     phase.server_rss_mb = rss_mb(pid)
-    phase.frames = [v.frames_between(t0, t1) for v in viewers]
-    phase.frames_expected = round(FPS * phase.wall_s)
-    phase.frames_ok = phase.frames_min >= MIN_FRAME_SHARE * phase.frames_expected
+    phase.frames_ok = phase.window.frames_min >= MIN_FRAME_SHARE * phase.window.frames_expected
     phase.connection_states = sorted({v.pc.connectionState for v in viewers if v.pc})
+    phase.decoded = check_pictures(viewers[-1])
+    phase.audio_frames = [v.audio_frames for v in viewers]
 
 
 def check_pictures(viewer: Viewer) -> dict[str, Any]:
-    """Decode one viewer's frames from its last keyframe on: real VP8 pictures, numbered."""
+    """Decode one viewer's last frames (from a keyframe 30+ frames back): real VP8 pictures."""
     from tests.support.numbered_video import read_frame_number
 
     frames = [f for _, f in viewer.video]
@@ -495,7 +552,8 @@ def check_pictures(viewer: Viewer) -> dict[str, Any]:
         return {"ok": False, "why": "no keyframe received", "frames": len(frames)}
     decoder = av.CodecContext.create("vp8", "r")
     pictures, errors, last = 0, 0, None
-    for frame in frames[keys[-1] :]:
+    start = next((k for k in reversed(keys) if len(frames) - k >= FPS), keys[0])
+    for frame in frames[start:]:
         try:
             for picture in decoder.decode(av.Packet(frame.data)):
                 pictures += 1
@@ -590,19 +648,20 @@ async def run_vigremote(
         await until(lambda: all(v.video for v in viewers), "every viewer's first (held) picture")
         phase.setup_s = round(time.monotonic() - started, 2)
         await practitioner.command(action="loop", on=True)
-        await practitioner.command(action="play")
-        await asyncio.sleep(args.warmup)
-        await measure(proc.pid, viewers, args.window, phase)
-        phase.decoded = check_pictures(viewers[-1])
-        phase.audio_frames = [v.audio_frames for v in viewers]
+        clip = read_clip(clip_file)
+        state = await practitioner.command(action="play")
+        played_at = time.monotonic()
+        phase.warmup = await measure(proc.pid, viewers, args.warmup)
+        phase.window = await measure(proc.pid, viewers, args.window)
+        finish(phase, proc.pid, viewers)
+        phase.resume_late_ms = resume_lateness(viewers[0], clip, played_at, int(state["frame"]))
         if n == args.hold_viewers:
-            clip = read_clip(clip_file)
             hold = await hold_latency(practitioner, viewers, review["clip"], clip, args.hold_tries)
         return phase, hold, clip_file
     finally:
         await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
         stop_child(proc)
-        phase.server_log = log_issues(log)
+        phase.server_log = keep_log(log, args.logs)
 
 
 # -- hold latency ------------------------------------------------------------------------------
@@ -738,16 +797,15 @@ async def run_baseline(work: Path, clip: ClipInfo, args: argparse.Namespace, n: 
             await asyncio.gather(*(v.connect(http, url) for v in viewers))
         await until(lambda: all(v.video for v in viewers), "every baseline viewer's first frame")
         phase.setup_s = round(time.monotonic() - started, 2)
-        await asyncio.sleep(args.warmup)
-        await measure(proc.pid, viewers, args.window, phase)
-        phase.first_pass = time.monotonic() - started < clip.seconds - 0.5
-        phase.decoded = check_pictures(viewers[-1])
-        phase.audio_frames = [v.audio_frames for v in viewers]
+        phase.warmup = await measure(proc.pid, viewers, args.warmup)
+        phase.window = await measure(proc.pid, viewers, args.window)
+        phase.first_pass = time.monotonic() - started < clip.seconds - 1.5
+        finish(phase, proc.pid, viewers)
         return phase
     finally:
         await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
         stop_child(proc)
-        phase.server_log = log_issues(log)
+        phase.server_log = keep_log(log, args.logs)
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -761,10 +819,32 @@ def make_clip_recording(path: Path, frames: int) -> float:
     return time.perf_counter() - started
 
 
+def resume_lateness(viewer: Viewer, clip: ClipInfo, played_at: float, frame: int) -> float | None:
+    """How late the first original keyframe after `play` reached the viewer, in ms.
+
+    Resuming from a hold, the player encodes the frames up to the next original keyframe
+    itself (they must follow its sharp keyframe); if that is slower than real time the video
+    falls behind, and catches up afterwards.
+    """
+    reader = PictureReader()
+    for at, received in viewer.video:
+        if at < played_at or not received.keyframe:
+            continue
+        if digest(received.data) not in clip.original_video:
+            continue
+        number = reader.number(received.data)
+        if number is None or number < frame:
+            continue
+        return round((at - played_at - (number - frame) / FPS) * 1000, 1)
+    return None
+
+
 def phase_json(phase: Phase) -> dict[str, Any]:
     out = asdict(phase)
-    out["frames_min"] = phase.frames_min
-    out["frames_median"] = phase.frames_median
+    for name in ("window", "warmup"):
+        frames = out[name]["frames"]
+        out[name]["frames_min"] = min(frames) if frames else 0
+        out[name]["frames_median"] = statistics.median(frames) if frames else 0
     return out
 
 
@@ -805,6 +885,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         recording_frames = args.clip_frames + FPS
         print(f"writing a {recording_frames}-frame {WIDTH}x{HEIGHT} recording…", flush=True)
         made_s = make_clip_recording(recording, recording_frames)
+        cut: ClipInfo | None = None
         clip: ClipInfo | None = None
         for n in counts:
             print(f"\n{n} viewer(s): vigremote…", flush=True)
@@ -813,66 +894,66 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             )
             hold = vig_hold or hold
             if clip is None:
-                clip = read_clip(shutil.copyfile(clip_file, work / "clip.webm"))
+                cut = read_clip(shutil.copyfile(clip_file, work / "clip-cut.webm"))
+                clip = read_clip(interleaved_copy(cut.path, work / "clip.webm"))
             print(f"{n} viewer(s): baseline (aiortc MediaPlayer per viewer)…", flush=True)
             base = await run_baseline(work, clip, args, n)
             results[str(n)] = {
                 "vigremote_cores": vig.cores,
                 "baseline_cores": base.cores,
                 "ratio": round(base.cores / vig.cores, 1) if vig.cores else None,
-                "frames_min": vig.frames_min,
-                "frames_median": vig.frames_median,
-                "baseline_frames_min": base.frames_min,
-                "baseline_frames_median": base.frames_median,
-                "frames_expected": vig.frames_expected,
+                "frames_min": vig.window.frames_min,
+                "frames_median": statistics.median(vig.window.frames),
+                "baseline_frames_min": base.window.frames_min,
+                "baseline_frames_median": statistics.median(base.window.frames),
+                "frames_expected": vig.window.frames_expected,
                 "vigremote": phase_json(vig),
                 "baseline": phase_json(base),
             }
-            print_row(n, results[str(n)])
-        assert clip is not None
+            print(HEADER)
+            print(row_line(n, results[str(n)]), flush=True)
+        assert clip is not None and cut is not None
     return {
         "viewers": results,
         "hold_latency_ms": hold,
         "window_s": args.window,
         "warmup_s": args.warmup,
-        "clip": {**clip.to_json(), "recording_written_s": round(made_s, 1)},
+        "clip": {
+            **cut.to_json(),
+            "recording_written_s": round(made_s, 1),
+            "baseline_file": "the same packets remuxed with audio and video interleaved "
+            f"(audio trails video by {clip.audio_behind_s:.2f} s in file order)",
+        },
         "cores": "CPU seconds (utime + stime of the server process) / wall seconds",
         "ratio": "baseline_cores / vigremote_cores",
+        "load_avg_at_end": os.getloadavg(),
         "versions": versions(),
     }
 
 
 HEADER = (
-    f"{'viewers':>7} {'vigremote':>10} {'baseline':>9} {'ratio':>6} "
-    f"{'frames v/b (min)':>17} {'expected':>8} {'viewer proc':>12} {'machine v/b':>12}"
+    f"{'viewers':>7} {'vigremote':>9} {'baseline':>8} {'ratio':>5} "
+    f"{'frames v/b/expected':>20} {'viewer proc v/b':>15} {'others v/b':>11}"
 )
 
 
-def print_row(n: int, row: dict[str, Any]) -> None:
-    vig, base = row["vigremote"], row["baseline"]
-    print(HEADER)
-    print(
-        f"{n:>7} {row['vigremote_cores']:>10.3f} {row['baseline_cores']:>9.3f} "
-        f"{row['ratio'] or 0:>6.1f} {row['frames_min']:>8}/{row['baseline_frames_min']:<8} "
-        f"{row['frames_expected']:>8} "
-        f"{vig['viewer_process_cores']:>5.2f}/{base['viewer_process_cores']:<6.2f}"
-        f"{vig['machine_busy_cores']:>5.2f}/{base['machine_busy_cores']:<6.2f}",
-        flush=True,
+def row_line(n: int | str, row: dict[str, Any]) -> str:
+    vig, base = row["vigremote"]["window"], row["baseline"]["window"]
+    frames = f"{row['frames_min']}/{row['baseline_frames_min']}/{row['frames_expected']}"
+    return (
+        f"{n:>7} {row['vigremote_cores']:>9.3f} {row['baseline_cores']:>8.3f} "
+        f"{row['ratio'] or 0:>5.1f} {frames:>20} "
+        f"{vig['viewer_process_cores']:>7.2f}/{base['viewer_process_cores']:<7.2f}"
+        f"{vig['other_cores']:>5.2f}/{base['other_cores']:<5.2f}"
     )
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print("\ncores = server CPU seconds / wall seconds over", report["window_s"], "s of playing")
+    print(f"\ncores = server CPU seconds / wall seconds over {report['window_s']} s of playing;")
+    print("frames = fewest received by one viewer; others = machine load that is not ours")
     print(HEADER)
     for n, row in report["viewers"].items():
-        vig, base = row["vigremote"], row["baseline"]
-        print(
-            f"{n:>7} {row['vigremote_cores']:>10.3f} {row['baseline_cores']:>9.3f} "
-            f"{row['ratio'] or 0:>6.1f} {row['frames_min']:>8}/{row['baseline_frames_min']:<8} "
-            f"{row['frames_expected']:>8} "
-            f"{vig['viewer_process_cores']:>5.2f}/{base['viewer_process_cores']:<6.2f}"
-            f"{vig['machine_busy_cores']:>5.2f}/{base['machine_busy_cores']:<6.2f}"
-        )
+        print(row_line(n, row))
     hold = report["hold_latency_ms"]
     if hold:
         print(f"\nhold latency, {hold['viewers']} viewers, slowest viewer, ms (median / max):")
@@ -890,7 +971,7 @@ def problems(report: dict[str, Any]) -> list[str]:
     for n, row in report["viewers"].items():
         vig = row["vigremote"]
         if not vig["frames_ok"]:
-            wrong.append(f"{n} viewers: vigremote delivered only {vig['frames_min']} frames")
+            wrong.append(f"{n} viewers: vigremote delivered only {row['frames_min']} frames")
         if not vig["decoded"].get("ok"):
             wrong.append(f"{n} viewers: vigremote frames did not decode: {vig['decoded']}")
         if not row["baseline"]["first_pass"]:
@@ -902,11 +983,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--viewers", default="1,5,20", help="viewer counts (default 1,5,20)")
     parser.add_argument("--window", type=float, default=15.0, help="measured seconds (15)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before it (3)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before it (5)")
     parser.add_argument("--clip-seconds", type=float, default=30.0, help="clip length (30)")
     parser.add_argument("--hold-viewers", type=int, default=5, help="hold latency at (5; 0: no)")
     parser.add_argument("--hold-tries", type=int, default=10, help="commands of each kind (10)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--logs", type=Path, help="keep the servers' logs in this folder")
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -152,7 +152,7 @@ class ClipCodec:
         encoder.width, encoder.height = width, height
         encoder.pix_fmt = "yuv420p"
         encoder.time_base = Fraction(1, 1000)
-        encoder.thread_count = 2
+        encoder.thread_count = 1  # a second thread only waits on the first at this size
         if self.out_codec == "VP8":
             # Sharp: the family looks at this picture for as long as the practitioner talks.
             encoder.bit_rate = 8_000_000
