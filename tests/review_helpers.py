@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -46,15 +48,40 @@ class Review:
     practitioner: SimulatedFamily
 
     async def command(self, **fields: Any) -> dict[str, Any]:
-        """Send a review command; returns the next review-state the practitioner receives."""
+        """Send a review command; returns the first review-state that shows it done (or the
+        error it caused). Periodic "playing" updates may arrive in between and are skipped."""
+        expected: dict[str, Any] = {
+            "play": {"state": "playing"},
+            "pause": {"state": "paused"},
+            "accept-pause": {"state": "paused"},
+            "seek": {"state": "paused", "frame": fields.get("frame")},
+            "step": {"state": "paused"},
+            "select": {"item": fields.get("item")},
+            "speed": {"speed": fields.get("speed")},
+            "loop": {"loop": fields.get("on")},
+        }.get(fields.get("action", ""), {})
         before = len(self.practitioner.messages)
         await self.practitioner.send({"type": "review", **fields})
-        return await self.practitioner.wait_for_any(("review-state", "error"), after_index=before)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for message in self.practitioner.messages[before:]:
+                if message["type"] == "error":
+                    return message
+                if message["type"] == "review-state" and all(
+                    message.get(k) == v for k, v in expected.items()
+                ):
+                    return message
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no review-state showing {fields}: {self.practitioner.messages[-3:]}")
 
 
 async def make_clips(
-    server: RunningServer, purposes: list[str], ranges: list[tuple[int, int]]
+    server: RunningServer,
+    purposes: list[str],
+    ranges: list[tuple[int, int]],
+    still_frames: tuple[int, ...] = (),
 ) -> tuple[aiohttp.ClientSession, str, str, list[dict[str, Any]]]:
+    """Clips (and stills, listed after them with kind "still") cut over the REST API."""
     owner = server.add_user("alice")
     recording = seed_recording(server, owner)
     # The recording was made with this consent (the seed uses analysis only).
@@ -75,19 +102,30 @@ async def make_clips(
             headers={"X-CSRF-Token": csrf},
         ) as response:
             assert response.status == 201, await response.text()
-            clips.append((await response.json())["clip"])
+            clips.append({"kind": "clip", **(await response.json())["clip"]})
+    for frame in still_frames:
+        async with http.post(
+            f"{server.url}/api/recordings/{recording.id}/stills",
+            json={"frame": frame, "caption": f"Frame {frame}"},
+            headers={"X-CSRF-Token": csrf},
+        ) as response:
+            assert response.status == 201, await response.text()
+            clips.append({"kind": "still", **(await response.json())["still"]})
     return http, csrf, recording.case_id, clips
 
 
 @asynccontextmanager
 async def review(
-    server: RunningServer, ranges: list[tuple[int, int]], practitioner_camera: bool = False
+    server: RunningServer,
+    ranges: list[tuple[int, int]],
+    practitioner_camera: bool = False,
+    still_frames: tuple[int, ...] = (),
 ) -> AsyncIterator[Review]:
     http, csrf, case_id, clips = await make_clips(
-        server, ["analysis", "shared_review", "supervision"], ranges
+        server, ["analysis", "shared_review", "supervision"], ranges, still_frames
     )
     try:
-        items = [{"kind": "clip", "id": c["id"]} for c in clips]
+        items = [{"kind": c["kind"], "id": c["id"]} for c in clips]
         async with http.post(
             f"{server.url}/api/cases/{case_id}/reviews",
             json={"items": items},

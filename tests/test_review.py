@@ -218,3 +218,22 @@ async def test_a_recorded_review_replays_its_events_with_the_cameras(
     # The clips the review showed are listed with what the replay needs to seek exactly.
     assert set(timeline["clips"]) == {r.clips[0]["id"], r.clips[1]["id"]}
     assert len(timeline["clips"][r.clips[0]["id"]]["times_ms"]) == 126
+
+
+async def test_stills_and_a_returning_participant_see_what_everyone_sees(
+    server: RunningServer,
+) -> None:
+    async with review(server, [(75, 200)], still_frames=(133,)) as r:
+        # A still is shown as one sharp picture, to everyone.
+        state = await r.command(action="select", item=1)
+        assert state["state"] == "still" and state["items"][1]["kind"] == "still"
+        await settled([r.family, r.practitioner], 133)
+
+        # Back to the clip, paused on a frame; the family's page reloads and comes back to it.
+        await r.command(action="select", item=0)
+        await r.command(action="seek", frame=30)
+        await settled([r.family], 75 + 30)
+        await r.family.pc.close()
+        r.family.clip_frames.clear()
+        await r.family.connect_media()
+        await settled([r.family], 75 + 30, timeout=5)
