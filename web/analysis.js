@@ -1,10 +1,10 @@
 // Micro-analysis page: step through a recording frame by frame and cut clips and stills.
+import { api, whoAmI } from './api.js';
+import { $, tell } from './ui.js';
 import { formatTime, frameAt, seekTimeFor } from './frames.js';
 
-const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const recordingId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
 const video = /** @type {HTMLVideoElement} */ ($('analysis-video'));
-/** @type {string} */ let csrf = '';
 /** @type {number[]} */ let times = [];
 /** @type {number[]} */ let bookmarks = [];
 let current = 0;
@@ -13,23 +13,6 @@ let current = 0;
 /** @type {string|null} */ let caseId = null;
 /** @type {string|null} */ let editingClip = null; // re-trimming this clip instead of cutting a new one
 
-/** @param {string} method @param {string} path @param {object} [body] */
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error((data.error && data.error.message) || response.statusText);
-  return data;
-}
-
-function tell(/** @type {string} */ text) {
-  $('message').textContent = text;
-  $('message').hidden = !text;
-}
 
 /** Show exactly frame `index` (paused). */
 function showFrame(/** @type {number} */ index) {
@@ -226,7 +209,7 @@ document.addEventListener('keydown', (event) => {
 
 (async () => {
   try {
-    csrf = (await api('GET', '/api/me')).csrf;
+    await whoAmI();
   } catch {
     window.location.href = '/app';
     return;

@@ -1,59 +1,23 @@
-// The practitioner's page: log in, cases, sessions, and the live filming view.
-import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
-
-const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
-/** @type {string} */ let csrf = '';
-/** @type {ServerConnection|null} */ let live = null;
-/** @type {MediaStream|null} */ let myStream = null;
-/** @type {import('./protocol.js').Consent|null} */ let consent = null;
-/** @type {string} */ let recState = 'idle';
-let familyConnected = false;
-const timer = recordingTimer((text) => {
-  $('rec-timer').textContent = text;
-});
-const PURPOSE_NAMES = /** @type {Record<string, string>} */ ({
-  analysis: 'your analysis',
-  shared_review: 'shared review',
-  supervision: 'supervision',
-  training: 'training',
-});
-
-/**
- * Call the REST API; throws an Error carrying the server's readable message.
- * @param {string} method @param {string} path @param {object} [body]
- */
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error((data.error && data.error.message) || response.statusText);
-    /** @type {any} */ (error).status = response.status;
-    throw error;
-  }
-  return data;
-}
+// The practitioner's page: log in, cases, a case's sessions, recordings, clips and reviews.
+// The live filming view lives in live.js.
+import { api, setCsrf, whoAmI } from './api.js';
+import { isLive, leaveLive, openLive } from './live.js';
+import { $, copy, PURPOSE_NAMES, tell } from './ui.js';
 
 function show(/** @type {string} */ view) {
   for (const id of ['login-view', 'cases-view', 'case-view', 'live-view']) $(id).hidden = id !== view;
 }
 
-function tell(/** @type {string} */ text) {
-  $('message').textContent = text;
-  $('message').hidden = !text;
-}
-
 async function route() {
   tell('');
-  if (live && !window.location.hash.startsWith('#live/')) leaveLive();
+  if (isLive() && !window.location.hash.startsWith('#live/')) leaveLive();
   const [view, id] = window.location.hash.slice(1).split('/');
   try {
     if (view === 'case' && id) await showCase(id);
-    else if (view === 'live' && id) await showLive(id);
+    else if (view === 'live' && id) {
+      show('live-view');
+      await openLive(id);
+    }
     else await showCases();
   } catch (error) {
     if (/** @type {any} */ (error).status === 401) showLogin();
@@ -225,157 +189,12 @@ async function showClips(caseId, recordings) {
   }
 }
 
-async function showLive(/** @type {string} */ sessionId) {
-  show('live-view');
-  if (live && live.sessionId === sessionId) return;
-  leaveLive();
-  const connection = new ServerConnection(signallingUrl(), async () => {
-    const { token } = await api('POST', `/api/sessions/${sessionId}/join-token`);
-    return token;
-  });
-  /** @type {any} */ (connection).sessionId = sessionId;
-  live = connection;
-  connection.onlinkstate = (state, detail) => {
-    $('live-state').textContent = { connecting: 'Connecting…', connected: 'Connected',
-      reconnecting: 'Reconnecting…', closed: `Disconnected${detail ? `: ${detail}` : ''}` }[state];
-  };
-  connection.onmediastate = (state) => {
-    $('live-state').textContent = `Media: ${state}`;
-  };
-  connection.onparticipants = (participants) => renderParticipants(participants);
-  connection.onremotestream = (stream, slot) => {
-    if (slot === 'camera') $('family-video').srcObject = stream;
-  };
-  connection.onusererror = (_code, message) => tell(message);
-  connection.onended = () => {
-    tell('The session has ended.');
-    leaveLive();
-  };
-  connection.onfatal = (_code, reason) => tell(`Disconnected: ${reason}`);
-  connection.onconsent = (given) => {
-    consent = given;
-    $('consent-summary').textContent = given && given.purposes.length
-      ? `The family agreed to: ${given.purposes.map((p) => PURPOSE_NAMES[p] || p).join(', ')}` +
-        ` (${new Date(given.given_at * 1000).toLocaleTimeString()}, wording ${given.wording_version}).`
-      : given ? 'The family did not agree to recording.' : 'The family has not agreed to recording yet.';
-    updateRecordControls();
-  };
-  connection.onrecording = (status) => {
-    recState = status.state;
-    $('rec-indicator').hidden = !(status.state === 'recording' || status.state === 'paused');
-    $('rec-indicator').dataset.state = status.state;
-    $('rec-label').textContent = status.state === 'paused'
-      ? `Paused${status.paused_by === 'family' ? ' by the family' : ''}` : 'Recording';
-    timer.update(status);
-    if (status.message) tell(status.message);
-    $('rec-resume').disabled = status.paused_by === 'family';
-    updateRecordControls();
-  };
-  connection.onmessage = (message) => {
-    if (message.type === 'bookmarked') tell(`Moment marked at ${message.t_s.toFixed(1)} s.`);
-  };
-  await connection.start();
-}
-
-/** @param {import('./protocol.js').Participant[]} participants */
-function renderParticipants(participants) {
-  const list = $('participants');
-  list.replaceChildren();
-  for (const p of participants) {
-    const item = document.createElement('li');
-    item.textContent = `${p.name} (${p.role}) — media: ${p.media}`;
-    item.dataset.role = p.role;
-    list.append(item);
-  }
-  const family = participants.find((p) => p.role === 'family');
-  $('family-state').textContent = family
-    ? `Family: ${family.media === 'connected' ? 'connected' : family.media}`
-    : 'Family not connected';
-  $('family-state').dataset.state = family ? family.media : 'absent';
-  familyConnected = Boolean(family && family.media === 'connected');
-  updateRecordControls();
-}
-
-/** The record button works only with the family's consent and their camera connected. */
-function updateRecordControls() {
-  const active = recState === 'recording' || recState === 'paused';
-  const allowed = Boolean(consent && consent.purposes.includes('analysis'));
-  $('rec-start').hidden = active;
-  $('rec-start').disabled = !allowed || !familyConnected;
-  $('rec-start').title = allowed ? '' : 'The family has not agreed to recording';
-  $('rec-pause').hidden = recState !== 'recording';
-  $('rec-resume').hidden = recState !== 'paused';
-  $('rec-stop').hidden = !active;
-  $('bookmark').hidden = !active;
-  $('bookmark-note').hidden = !active;
-}
-
-function leaveLive() {
-  if (live) live.close();
-  live = null;
-  consent = null;
-  recState = 'idle';
-  familyConnected = false;
-  $('rec-indicator').hidden = true;
-  updateRecordControls();
-  if (myStream) myStream.getTracks().forEach((t) => t.stop());
-  myStream = null;
-  $('self-view').hidden = true;
-  setPressed('toggle-camera', false, 'Turn my camera on', 'Turn my camera off');
-  setPressed('toggle-mic', false, 'Unmute me', 'Mute me');
-}
-
-/** @param {string} id @param {boolean} on @param {string} offText @param {string} onText */
-function setPressed(id, on, offText, onText) {
-  $(id).setAttribute('aria-pressed', String(on));
-  $(id).textContent = on ? onText : offText;
-}
-
-/** Filming mode is the default: nothing is sent until the practitioner turns it on. */
-async function toggle(/** @type {'audio'|'video'} */ kind) {
-  if (!live) return;
-  const current = live.localTracks[kind];
-  if (current) {
-    current.stop();
-    await live.setLocalTrack(kind, null);
-  } else {
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
-      const track = stream.getTracks()[0];
-      await live.setLocalTrack(kind, track);
-      if (kind === 'video') {
-        myStream = stream;
-        $('self-view').srcObject = stream;
-      }
-    } catch {
-      tell(`Your ${kind === 'video' ? 'camera' : 'microphone'} could not be opened.`);
-      return;
-    }
-  }
-  const on = Boolean(live.localTracks[kind]);
-  if (kind === 'video') {
-    $('self-view').hidden = !on;
-    setPressed('toggle-camera', on, 'Turn my camera on', 'Turn my camera off');
-  } else {
-    setPressed('toggle-mic', on, 'Unmute me', 'Mute me');
-  }
-}
-
-async function copy(/** @type {string} */ text) {
-  try {
-    await navigator.clipboard.writeText(text);
-    tell('Link copied.');
-  } catch {
-    tell(text);
-  }
-}
-
 $('login-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
   try {
     const data = await api('POST', '/api/login', Object.fromEntries(form));
-    csrf = data.csrf;
+    setCsrf(data.csrf);
     $('who').textContent = data.user.name;
     $('logout').hidden = false;
     await route();
@@ -386,7 +205,7 @@ $('login-form').addEventListener('submit', async (/** @type {SubmitEvent} */ eve
 $('logout').addEventListener('click', async () => {
   leaveLive();
   await api('POST', '/api/logout').catch(() => {});
-  csrf = '';
+  setCsrf('');
   window.location.hash = '';
   showLogin();
 });
@@ -434,36 +253,11 @@ $('back-to-cases').addEventListener('click', (/** @type {Event} */ e) => {
   e.preventDefault();
   window.location.hash = '';
 });
-$('toggle-camera').addEventListener('click', () => toggle('video'));
-$('toggle-mic').addEventListener('click', () => toggle('audio'));
-$('switch-family-camera').addEventListener('click', () => {
-  if (live) live.send({ type: 'control', action: 'switch-camera' });
-});
-$('family-link-live').addEventListener('click', async () => {
-  if (!live) return;
-  const { family_link: link } = await api('POST', `/api/sessions/${/** @type {any} */ (live).sessionId}/family-link`);
-  await copy(link);
-});
-for (const action of ['start', 'pause', 'resume', 'stop']) {
-  $(`rec-${action}`).addEventListener('click', () => {
-    if (live) live.send({ type: 'record', action });
-  });
-}
-$('bookmark').addEventListener('click', () => {
-  if (!live) return;
-  live.send({ type: 'bookmark', note: $('bookmark-note').value });
-  $('bookmark-note').value = '';
-});
-$('end-session').addEventListener('click', async () => {
-  if (!live || !window.confirm('End this session for everyone?')) return;
-  live.send({ type: 'end' });
-});
 window.addEventListener('hashchange', route);
 
 (async () => {
   try {
-    const me = await api('GET', '/api/me');
-    csrf = me.csrf;
+    const me = await whoAmI();
     $('who').textContent = me.user.name;
     $('logout').hidden = false;
     await route();

@@ -1,9 +1,9 @@
 // The practitioner's shared-review page: drive the clip the server plays into the call.
+import { api, whoAmI } from './api.js';
+import { $, tell } from './ui.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
-const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const sessionId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
-/** @type {string} */ let csrf = '';
 /** @type {any} */ let state = null;
 /** @type {import('./protocol.js').Consent|null} */ let consent = null;
 let recState = 'idle';
@@ -11,23 +11,6 @@ const timer = recordingTimer((text) => {
   $('rec-timer').textContent = text;
 });
 
-/** @param {string} method @param {string} path @param {object} [body] */
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error((data.error && data.error.message) || response.statusText);
-  return data;
-}
-
-function tell(/** @type {string} */ text) {
-  $('message').textContent = text;
-  $('message').hidden = !text;
-}
 
 const connection = new ServerConnection(signallingUrl(), async () => {
   const { token } = await api('POST', `/api/sessions/${sessionId}/join-token`);
@@ -161,7 +144,7 @@ document.addEventListener('keydown', (event) => {
 
 (async () => {
   try {
-    csrf = (await api('GET', '/api/me')).csrf;
+    await whoAmI();
   } catch {
     window.location.href = '/app';
     return;
