@@ -96,3 +96,21 @@ def test_bad_frame_numbers_are_refused(
     with pytest.raises(CutError):
         cut_clip(vp8_recording, clip, first, last)
     assert not clip.exists() and not list(tmp_path.iterdir())
+
+
+def test_clip_packets_are_written_in_time_order(tmp_path: Path) -> None:
+    """Sound and picture interleaved: a reader streaming the clip gets both from the start
+    (longer than FFmpeg's 10 s interleaving window, which would otherwise hide the order)."""
+    recording = tmp_path / "long.webm"
+    make_recording(recording, frames=450, keyframe_every=60)
+    clip = tmp_path / "clip.webm"
+    cut_clip(recording, clip, 15, 449)
+    with av.open(str(clip)) as container:
+        order = [
+            (p.stream.type, float(p.pts * p.time_base))
+            for p in container.demux()
+            if p.pts is not None and p.time_base is not None
+        ]
+    first_audio = next(i for i, (kind, _) in enumerate(order) if kind == "audio")
+    assert order[first_audio][1] < 0.1
+    assert all(t < 0.5 for _, t in order[: first_audio + 1])

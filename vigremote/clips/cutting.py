@@ -68,17 +68,25 @@ def cut_clip(
             video_out = out.add_stream_from_template(video_in)
             audio_in = source.streams.audio[0] if source.streams.audio else None
             audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
+            # Packets are gathered, then written in time order: a reader that streams the clip
+            # (a browser, a player) gets sound and picture together from the first second.
+            pending: list[Any] = []
             reencoded = 0
             if first < reencode_until:
                 reencoded = _reencode(
-                    source, video_in, video_out, out, index, first, reencode_until
+                    source, video_in, video_out, pending, index, first, reencode_until
                 )
             copied = 0
             if copy_from is not None:
-                copied = _copy(source, video_in, video_out, out, index.pts[copy_from], end, start)
+                copied = _copy(
+                    source, video_in, video_out, pending, index.pts[copy_from], end, start
+                )
             if audio_in is not None and audio_out is not None:
                 frame_ms = _frame_ms(index, last)
-                _copy(source, audio_in, audio_out, out, start, end + frame_ms - 1, start)
+                _copy(source, audio_in, audio_out, pending, start, end + frame_ms - 1, start)
+            pending.sort(key=lambda p: (p.pts, 0 if p.stream.type == "video" else 1))
+            for packet in pending:
+                out.mux(packet)
         os.replace(tmp, dst)
     finally:
         if tmp.exists():
@@ -96,9 +104,15 @@ def _frame_ms(index: FrameIndex, frame: int) -> int:
 
 
 def _copy(
-    source: Any, stream_in: Any, stream_out: Any, out: Any, from_pts: int, to_pts: int, zero: int
+    source: Any,
+    stream_in: Any,
+    stream_out: Any,
+    pending: list[Any],
+    from_pts: int,
+    to_pts: int,
+    zero: int,
 ) -> int:
-    """Copy the packets of one stream with from_pts <= pts <= to_pts, rebased to start at 0."""
+    """Take the packets of one stream with from_pts <= pts <= to_pts, rebased to start at 0."""
     source.seek(from_pts, stream=stream_in, backward=True, any_frame=stream_in.type == "audio")
     count = 0
     for packet in source.demux(stream_in):
@@ -111,7 +125,7 @@ def _copy(
         packet.pts -= zero
         packet.dts = packet.pts
         packet.stream = stream_out
-        out.mux(packet)
+        pending.append(packet)
         count += 1
     return count
 
@@ -120,7 +134,7 @@ def _reencode(
     source: Any,
     video_in: Any,
     video_out: Any,
-    out: Any,
+    pending: list[Any],
     index: FrameIndex,
     first: int,
     until: int,
@@ -150,12 +164,12 @@ def _reencode(
             )
             count += 1
             for encoded in encoder.encode(image):
-                _mux_encoded(out, video_out, encoded, avcc)
+                _mux_encoded(pending, video_out, encoded, avcc)
             done = frame.pts >= last_wanted
         if done:
             break
     for encoded in encoder.encode(None):
-        _mux_encoded(out, video_out, encoded, avcc)
+        _mux_encoded(pending, video_out, encoded, avcc)
     return count
 
 
@@ -188,13 +202,13 @@ def _encoder(index: FrameIndex, video_in: Any) -> Any:
     return encoder
 
 
-def _mux_encoded(out: Any, stream: Any, packet: Any, avcc: bool) -> None:
+def _mux_encoded(pending: list[Any], stream: Any, packet: Any, avcc: bool) -> None:
     if avcc:
         packet = _as_avcc(packet)
     packet.stream = stream
     packet.time_base = MS
     packet.dts = packet.pts
-    out.mux(packet)
+    pending.append(packet)
 
 
 def _as_avcc(packet: Any) -> Any:

@@ -27,6 +27,7 @@ VIDEO_TB = Fraction(1, 90000)
 AUDIO_TB = Fraction(1, 48000)
 SPEEDS = (0.25, 0.5, 1.0)
 STATE_INTERVAL_S = 1.0
+MAX_LATE_S = 0.3
 # A held picture is sent again after these delays (then every 5 s): a viewer whose first
 # packets were lost while connecting, or who lost one, gets it without having to ask.
 HOLD_REFRESH_S = (0.3, 0.7, 1.5, 3.0)
@@ -227,13 +228,18 @@ class Player:
         media, codec = self.media, self.codec
         assert media is not None and codec is not None
         times = media.times_ms()
-        start_frame, start_wall = self.frame, time.monotonic()
+        start_frame, start_wall, speed = self.frame, time.monotonic(), self.speed
         last_state = start_wall
         audio_at = 0
         try:
             while self.playing:
                 number = self.frame
-                due = start_wall + (times[number] - times[start_frame]) / 1000 / self.speed
+                if self.speed != speed:  # a new speed runs from this frame on
+                    start_frame, start_wall, speed = number, time.monotonic(), self.speed
+                due = start_wall + (times[number] - times[start_frame]) / 1000 / speed
+                if time.monotonic() - due > MAX_LATE_S:
+                    # Fell behind (a busy machine): carry on from now rather than send a burst.
+                    start_frame, start_wall, due = number, time.monotonic(), time.monotonic()
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
                 await self._send_frame(number)
                 if self.speed == 1.0:
