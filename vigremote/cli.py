@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import json
 import logging
@@ -58,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"vigremote listening on {config.base_url}  (data: {config.data_dir})", flush=True)
     web.run_app(
         create_app(config),
+        loop=_event_loop(),
         host=config.host,
         port=config.port,
         ssl_context=ssl_context,
@@ -65,6 +67,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=None,
     )
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where available: every RTP packet passes through the loop, and uvloop's lower
+    per-event cost is most of a session's fixed CPU (measured with bench/recording.py)."""
+    try:
+        import uvloop
+    except ImportError:  # not on this platform: the standard loop works the same
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
 
 
 def _demo(config: Config) -> dict[str, Any]:

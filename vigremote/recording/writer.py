@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 MS = Fraction(1, 1000)
 CLUSTER_MS = 1000
 FSYNC_INTERVAL_S = 2.0
+POLL_S = 0.05
 _MUX_OPTIONS = {"cluster_time_limit": str(CLUSTER_MS), "flush_packets": "1"}
 _VIDEO_STREAM = {"VP8": "libvpx", "H264": "libx264"}
 
@@ -102,10 +103,7 @@ class SegmentWriter:
         last: dict[str, int] = {}
         last_sync = time.monotonic()
         try:
-            while True:
-                frame = self._queue.get()
-                if frame is None:
-                    break
+            for frame in self._frames():
                 if container is None:
                     if frame.kind != "video" or not frame.keyframe:
                         continue  # a segment starts on a video keyframe
@@ -137,6 +135,19 @@ class SegmentWriter:
             self._on_error(exc)
         finally:
             self._finish(container)
+
+    def _frames(self) -> Iterator[TimedFrame]:
+        """Queued frames until close(), taken in batches every POLL_S: the event loop's puts
+        then never have to wake this thread, frame by frame."""
+        while True:
+            try:
+                frame = self._queue.get_nowait()
+            except queue.Empty:
+                time.sleep(POLL_S)
+                continue
+            if frame is None:
+                return
+            yield frame
 
     def _open(self, first: TimedFrame) -> tuple[Any, dict[str, Any]]:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
