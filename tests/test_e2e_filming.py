@@ -77,4 +77,12 @@ async def test_family_on_phone_is_seen_live_and_again_after_reload(
         video_feed = room.feed("family", "video")
         assert video_feed.generation == 2
         assert video_feed.frames_in > 10
+
+        # The practitioner reloads too: back in the live view, watching, and listed once.
+        await practitioner.reload()
+        await practitioner.wait_for_selector("#live-view:not([hidden])")
+        assert await wait_for_frame_numbers(practitioner, "#family-video", count=3, timeout=30)
+        await asyncio.sleep(1.0)
+        roles = [m.role for m in await room.members()]
+        assert roles.count("practitioner") == 1 and roles.count("family") == 1
         await browser.close()
