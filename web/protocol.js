@@ -10,6 +10,11 @@
 // recording (issue 3):      -> {type:"consent", version, purposes}  (family)
 //                           -> {type:"record", action: start|pause|resume|stop}
 //                           -> {type:"bookmark", note}  <- {type:"bookmarked", t_s, note}
+// shared review (issue 5):  -> {type:"review", action: play|pause|seek|step|speed|loop|select|
+//                               accept-pause|dismiss-pause|request-pause (family), ...}
+//                           <- {type:"review-state", state, item, items, frame, frames, speed, …}
+// The welcome lists the session's media slots in order ({name: camera|clip, kind, send}): the
+// browser offers one transceiver per slot, and receives the clip on the clip slot.
 //                           <- {type:"error", code, message}  (a user error: nothing changed)
 //                           <- {type:"ended"}
 // A protocol error closes the socket with a code and reason. aiortc has no ICE restart, so a
