@@ -135,49 +135,53 @@ class ClipCodec:
                 return self._encode(picture, keyframe=True)
             return self._encode(picture, keyframe=False)
 
-    def still(self, png: Path) -> bytes:
-        """A still image as one sharp keyframe."""
-        with self._lock:
-            with av.open(str(png)) as container:
-                picture = next(container.decode(video=0))
-            picture = picture.reformat(
-                width=picture.width - picture.width % 2, height=picture.height - picture.height % 2
-            )
-            self._encoder = self._new_encoder(picture.width, picture.height)
-            self._position = None  # the decoder no longer matches what viewers hold
-            return self._encode(picture, keyframe=True)
-
     def _new_encoder(self, width: int, height: int) -> Any:
-        encoder: Any = av.CodecContext.create(_ENCODERS[self.out_codec], "w")
-        encoder.width, encoder.height = width, height
-        encoder.pix_fmt = "yuv420p"
-        encoder.time_base = Fraction(1, 1000)
-        encoder.thread_count = 1  # a second thread only waits on the first at this size
-        if self.out_codec == "VP8":
-            # Sharp: the family looks at this picture for as long as the practitioner talks.
-            encoder.bit_rate = 8_000_000
-            encoder.options = {
-                "deadline": "realtime",
-                "cpu-used": "8",
-                "lag-in-frames": "0",
-                "crf": "4",
-                "qmin": "0",
-                "qmax": "12",
-            }
-        else:
-            encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "14"}
         self._pts = 0
-        return encoder
+        return _sharp_encoder(self.out_codec, width, height)
 
     def _encode(self, picture: Any, keyframe: bool) -> bytes:
-        image = picture.reformat(format="yuv420p")
-        image.pts = self._pts
-        image.time_base = Fraction(1, 1000)
+        data = _encode(self._encoder, picture, self._pts, keyframe)
         self._pts += 33
-        image.pict_type = (
-            av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
-        )
-        return b"".join(bytes(p) for p in self._encoder.encode(image))
+        return data
+
+
+def still_keyframe(png: Path, out_codec: str) -> bytes:
+    """A still picture as one sharp keyframe (blocking)."""
+    with av.open(str(png)) as container:
+        picture = next(container.decode(video=0))
+    width, height = picture.width - picture.width % 2, picture.height - picture.height % 2
+    picture = picture.reformat(width=width, height=height)
+    return _encode(_sharp_encoder(out_codec, width, height), picture, 0, keyframe=True)
+
+
+def _sharp_encoder(out_codec: str, width: int, height: int) -> Any:
+    encoder: Any = av.CodecContext.create(_ENCODERS[out_codec], "w")
+    encoder.width, encoder.height = width, height
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = Fraction(1, 1000)
+    encoder.thread_count = 1  # a second thread only waits on the first at this size
+    if out_codec == "VP8":
+        # Sharp: the family looks at this picture for as long as the practitioner talks.
+        encoder.bit_rate = 8_000_000
+        encoder.options = {
+            "deadline": "realtime",
+            "cpu-used": "8",
+            "lag-in-frames": "0",
+            "crf": "4",
+            "qmin": "0",
+            "qmax": "12",
+        }
+    else:
+        encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "14"}
+    return encoder
+
+
+def _encode(encoder: Any, picture: Any, pts: int, keyframe: bool) -> bytes:
+    image = picture.reformat(format="yuv420p")
+    image.pts = pts
+    image.time_base = Fraction(1, 1000)
+    image.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+    return b"".join(bytes(p) for p in encoder.encode(image))
 
 
 def _parameter_sets(avcc: bytes | None) -> bytes:

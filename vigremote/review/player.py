@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vigremote.media.passthrough import EncodedFrame
-from vigremote.review.clipmedia import ClipCodec, ClipMedia
+from vigremote.review.clipmedia import ClipCodec, ClipMedia, still_keyframe
 from vigremote.rooms import PLAYER, Room
 
 log = logging.getLogger(__name__)
@@ -141,10 +141,9 @@ class Player:
             item = self.items[index]
             self.index, self.frame, self.pause_request = index, 0, None
             if item.kind == "still":
-                self.media = None
-                codec = ClipCodec(ClipMedia(item.path, _EMPTY_INDEX, [], [], None), self.out_codec)
-                self.codec = codec
-                self._hold_bytes(await asyncio.to_thread(codec.still, item.path))
+                self.media, self.codec = None, None
+                picture = await asyncio.to_thread(still_keyframe, item.path, self.out_codec)
+                self._hold_bytes(picture)
             else:
                 self.media = await asyncio.to_thread(ClipMedia.load, item.path)
                 self.codec = ClipCodec(self.media, self.out_codec)
@@ -341,16 +340,3 @@ class Player:
     def _event(self, action: str, **detail: Any) -> None:
         for sink in self.events:
             sink(action, detail)
-
-
-class _EmptyIndex:
-    """A still has no frames: the codec is used only for its still() method."""
-
-    keyframes: list[int] = []
-    codec = "vp8"
-
-    def __len__(self) -> int:
-        return 0
-
-
-_EMPTY_INDEX: Any = _EmptyIndex()
