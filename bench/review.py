@@ -50,7 +50,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -74,6 +73,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from bench.procs import CLK_TCK, cpu_seconds, free_port
+
 # Nothing from vigremote (or tests.support, which imports it) at module level: the baseline
 # server runs this file and must stay plain aiortc.
 
@@ -84,23 +85,12 @@ MIN_FRAME_SHARE = 0.8
 WAIT_S = 30.0
 USER, PASSWORD = "bench", "bench password 123"
 PURPOSES = ["analysis", "shared_review", "supervision"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCRIPT = str(Path(__file__).resolve())
 # rtp receiver id -> RTP timestamp -> arrival of the frame's last packet (marker bit)
 MARKERS: dict[int, dict[int, float]] = {}
 
 
 # -- processes and CPU ----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, all its threads included (fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def machine_seconds() -> tuple[float, float]:
