@@ -6,25 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiortc import RTCPeerConnection
 
+from tests.support.publisher import aiortc_offer
 from vigremote.media.feeds import Feed
 from vigremote.media.peers import BadOffer, Peer, Slot, check_offer
 
 MAX_LINES = 1000
 MAX_BYTES = 64 * 1024
-
-
-async def aiortc_offer(kinds: tuple[str, ...] = ("audio", "video")) -> str:
-    """A real offer from a real aiortc client, as a browser would send it."""
-    pc = RTCPeerConnection()
-    try:
-        for kind in kinds:
-            pc.addTransceiver(kind, direction="sendrecv")
-        await pc.setLocalDescription(await pc.createOffer())
-        return str(pc.localDescription.sdp)
-    finally:
-        await pc.close()
 
 
 def lines_of(sdp: str) -> list[str]:

@@ -23,6 +23,7 @@ from aiohttp import WSMsgType
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from tests.conftest import RunningServer
+from tests.support.publisher import aiortc_offer
 from vigremote import signalling
 from vigremote.config import load_secret
 from vigremote.rooms import Participant, Room
@@ -35,16 +36,6 @@ ANNOUNCEMENTS = {"participants", "consent", "recording"}
 
 
 # a small signalling client ---------------------------------------------------------------------
-async def aiortc_offer(kinds: tuple[str, ...] = ("audio", "video")) -> str:
-    """A real offer from a real aiortc client (closed at once: only its SDP is needed)."""
-    pc = RTCPeerConnection()
-    try:
-        for kind in kinds:
-            pc.addTransceiver(kind, direction="sendrecv")
-        await pc.setLocalDescription(await pc.createOffer())
-        return str(pc.localDescription.sdp)
-    finally:
-        await pc.close()
 
 
 async def receive_json(ws: WS) -> dict[str, Any]:

@@ -33,6 +33,19 @@ VIDEO_CLOCK = 90000
 AUDIO_CLOCK = 48000
 
 
+async def aiortc_offer(kinds: tuple[str, ...] = ("audio", "video")) -> str:
+    """A real offer from a real aiortc client, as a browser would send it (the client is closed
+    at once: only its SDP is needed)."""
+    pc = RTCPeerConnection()
+    try:
+        for kind in kinds:
+            pc.addTransceiver(kind, direction="sendrecv")
+        await pc.setLocalDescription(await pc.createOffer())
+        return str(pc.localDescription.sdp)
+    finally:
+        await pc.close()
+
+
 @dataclass
 class EncodedMedia:
     video: list[tuple[bytes, bool]]  # (encoded frame, keyframe)
