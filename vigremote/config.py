@@ -27,6 +27,19 @@ class IceServer:
         return out
 
 
+def default_web_dir() -> Path:
+    """The pages and scripts the server hands to browsers.
+
+    A wheel ships them inside the package (vigremote/web, see pyproject.toml); a source checkout
+    or an editable install serves the top-level web/ folder itself, so edits show on reload.
+    (Not `importlib.resources.files("vigremote.web")`: setuptools' editable installs cannot import
+    a package mapped onto a folder without an __init__.py.)
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "web"
+    return installed if installed.is_dir() else package.parent / "web"
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -46,7 +59,7 @@ class Config:
     outgoing_queue_size: int = 128
     # Server-wide codec order: every peer gets the same video codec so frames forward unchanged.
     video_codecs: tuple[str, ...] = ("VP8", "H264")
-    web_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")
+    web_dir: Path = field(default_factory=default_web_dir)
     secure_cookies: bool = False
 
     @property
