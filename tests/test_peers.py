@@ -199,3 +199,35 @@ async def test_a_video_only_offer_leaves_no_unused_audio_track_subscribed() -> N
     finally:
         await peer.close()
     assert video._sinks == []
+
+
+class _SilentTrack:
+    """A remote track nobody watches: frames come when the test says, and it never ends."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.cancelled = asyncio.Event()
+
+    async def recv(self) -> object:
+        try:
+            return await self.queue.get()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+async def test_the_peer_drains_unwatched_tracks_and_close_ends_the_draining() -> None:
+    peer = Peer((), ("VP8", "H264"), lambda peer, state: None)
+    track = _SilentTrack()
+    peer.drain(track)
+    for number in range(5):
+        track.queue.put_nowait(number)
+    for _ in range(20):
+        if track.queue.empty():
+            break
+        await asyncio.sleep(0)
+    assert track.queue.empty(), "the unwatched track was not read"
+    await asyncio.wait_for(peer.close(), 6)
+    # The drain was cancelled and awaited by close(), not left running after it.
+    assert track.cancelled.is_set()
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "peer-drain"]

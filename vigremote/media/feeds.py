@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import av
@@ -24,18 +24,24 @@ from vigremote.media.passthrough import EncodedFrame
 log = logging.getLogger(__name__)
 
 KeyframeRequester = Callable[[], Awaitable[None]]
+SinkFailed = Callable[[Exception], None]
 KEYFRAME_REQUEST_MIN_INTERVAL_S = 0.5
 VIEWER_QUEUE_FRAMES = 90
 
 
 class FrameSink(Protocol):
-    """Anything that takes every frame of a feed: viewers' tracks, later the recorder."""
+    """Anything that takes every frame of a feed: viewers' tracks, the recorder."""
 
     def push(self, generation: int, frame: EncodedFrame) -> None: ...
 
 
 class Feed:
-    """One kind (audio or video) of one publisher, e.g. the family's camera."""
+    """One kind (audio or video) of one publisher, e.g. the family's camera.
+
+    Sinks are isolated from each other: a sink whose push raises is detached (and told, when
+    it gave an on_failure callback), and the others carry on. The feed owns every task it
+    starts (the pump reading the source, keyframe requests): close() cancels and awaits them.
+    """
 
     def __init__(self, kind: str, label: str) -> None:
         self.kind = kind
@@ -43,12 +49,17 @@ class Feed:
         self.generation = 0
         self.frames_in = 0
         self.last_frame_at: float | None = None
+        self.sink_failures = 0
         self._sinks: list[FrameSink] = []
+        self._on_failure: dict[int, SinkFailed] = {}  # by id(sink)
         self._pump: asyncio.Task[None] | None = None
+        self._asking: asyncio.Task[None] | None = None  # the keyframe request in flight
+        self._tasks: set[asyncio.Task[None]] = set()  # all not yet finished, pumps included
         self._request_keyframe: KeyframeRequester | None = None
         self._last_keyframe_request = 0.0
         self._source_track: Any = None
         self._served = False  # produced by the server (see serve), not relayed from a browser
+        self._closed = False
 
     @property
     def live(self) -> bool:
@@ -57,13 +68,13 @@ class Feed:
     def attach(self, track: Any, request_keyframe: KeyframeRequester) -> None:
         """Make `track` (an aiortc remote track yielding EncodedFrames) the feed's source."""
         self.detach()
+        if self._closed:
+            return
         self.generation += 1
         self._source_track = track
         self._request_keyframe = request_keyframe
         self._last_keyframe_request = 0.0
-        self._pump = asyncio.create_task(
-            self._run(track, self.generation), name=f"feed-{self.label}"
-        )
+        self._pump = self._own(self._run(track, self.generation), f"feed-{self.label}")
 
     def serve(self, request_keyframe: KeyframeRequester) -> int:
         """Become a feed the server itself produces (the review player); returns the generation."""
@@ -78,11 +89,13 @@ class Feed:
         """Hand one server-produced frame to every viewer (see serve)."""
         self.frames_in += 1
         self.last_frame_at = time.monotonic()
-        for sink in list(self._sinks):
-            sink.push(generation, frame)
+        self._deliver(generation, frame)
 
     def detach(self, track: Any = None) -> None:
-        """Stop reading the current source (only if it is still `track`, when given)."""
+        """Stop reading the current source (only if it is still `track`, when given).
+
+        The pump is cancelled here and awaited by close(): detach stays a plain call.
+        """
         if track is not None and track is not self._source_track:
             return
         if self._pump is not None:
@@ -91,8 +104,12 @@ class Feed:
         self._source_track = None
         self._request_keyframe = None
 
-    def add_sink(self, sink: FrameSink) -> None:
+    def add_sink(self, sink: FrameSink, on_failure: SinkFailed | None = None) -> None:
+        """Send every frame to `sink`; if its push raises, it is detached and `on_failure`
+        (when given) is called with the exception."""
         self._sinks.append(sink)
+        if on_failure is not None:
+            self._on_failure[id(sink)] = on_failure
         # A browser is asked at most twice a second; the server's own player answers at once
         # (it resends the picture it holds), so every new viewer gets a picture straight away.
         self.request_keyframe(0.0 if self._served else KEYFRAME_REQUEST_MIN_INTERVAL_S)
@@ -100,23 +117,74 @@ class Feed:
     def remove_sink(self, sink: FrameSink) -> None:
         with contextlib.suppress(ValueError):
             self._sinks.remove(sink)
+        if sink not in self._sinks:
+            self._on_failure.pop(id(sink), None)
 
     def subscribe(self) -> ForwardTrack:
         """A new track for one viewer's RTCPeerConnection."""
         track = ForwardTrack(self)
-        self.add_sink(track)
+        # A viewer whose track failed gets an ended track (its page reconnects), not a frozen
+        # picture.
+        self.add_sink(track, on_failure=lambda exc: track.stop())
         return track
 
     def request_keyframe(self, min_interval_s: float = KEYFRAME_REQUEST_MIN_INTERVAL_S) -> None:
-        """Ask the publisher for a keyframe, at most twice a second."""
+        """Ask the publisher for a keyframe, at most twice a second, one request at a time."""
         now = time.monotonic()
-        if self.kind != "video" or self._request_keyframe is None:
+        requester = self._request_keyframe
+        if self.kind != "video" or requester is None or self._closed:
             return
         if now - self._last_keyframe_request < min_interval_s:
             return
+        if self._asking is not None and not self._asking.done():
+            return
         self._last_keyframe_request = now
-        task = asyncio.ensure_future(self._request_keyframe())
-        task.add_done_callback(_log_failure)
+        self._asking = self._own(self._ask(requester), f"keyframe-{self.label}")
+
+    async def close(self) -> None:
+        """Hang up every viewer, then cancel and await every task the feed started."""
+        self._closed = True
+        self.detach()
+        for sink in list(self._sinks):
+            if isinstance(sink, ForwardTrack):
+                sink.stop()
+        self._sinks.clear()
+        self._on_failure.clear()
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- internals -------------------------------------------------------------------------
+    def _own(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _deliver(self, generation: int, frame: EncodedFrame) -> None:
+        for sink in list(self._sinks):
+            try:
+                sink.push(generation, frame)
+            except Exception as exc:  # one sink's bug must not freeze the others
+                self._sink_failed(sink, exc)
+
+    def _sink_failed(self, sink: FrameSink, exc: Exception) -> None:
+        log.error("feed %s: detaching a sink that failed: %r", self.label, exc, exc_info=exc)
+        self.sink_failures += 1
+        callback = self._on_failure.pop(id(sink), None)
+        self.remove_sink(sink)
+        if callback is not None:
+            try:
+                callback(exc)
+            except Exception:
+                log.exception("feed %s: a sink's failure callback failed", self.label)
+
+    async def _ask(self, requester: KeyframeRequester) -> None:
+        try:
+            await requester()
+        except Exception as exc:  # the publisher's connection may be closing
+            log.warning("feed %s: keyframe request failed: %r", self.label, exc)
 
     async def _run(self, track: Any, generation: int) -> None:
         try:
@@ -126,25 +194,14 @@ class Feed:
                     continue
                 self.frames_in += 1
                 self.last_frame_at = time.monotonic()
-                for sink in list(self._sinks):
-                    sink.push(generation, frame)
+                self._deliver(generation, frame)
         except MediaStreamError:
             log.info("feed %s: source track ended", self.label)
+        except Exception:
+            log.exception("feed %s: reading the source failed", self.label)
         finally:
             if self._pump is asyncio.current_task():
                 self._pump = None
-
-    def close(self) -> None:
-        self.detach()
-        for sink in list(self._sinks):
-            if isinstance(sink, ForwardTrack):
-                sink.stop()
-        self._sinks.clear()
-
-
-def _log_failure(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("keyframe request failed: %s", task.exception())
 
 
 class ForwardTrack(MediaStreamTrack):

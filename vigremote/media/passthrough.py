@@ -3,11 +3,11 @@
 aiortc (pinned to 1.16 in pyproject.toml) has no public API for received encoded frames
 (aiortc#984). Its receiver assembles each frame in a jitter buffer and hands
 `(codec, JitterFrame)` to a decoder thread, which asks the module-level
-`aiortc.rtcrtpreceiver.get_decoder(codec)` for a decoder. We replace that one function with a
-factory whose "decoder" returns the encoded frame unchanged, so every remote track yields
-`EncodedFrame`s. This is process-wide, which suits a server that never wants decoded video on
-its hot path; the price is that aiortc no longer sends a PLI on decode errors, so feeds ask for
-keyframes themselves.
+`aiortc.rtcrtpreceiver.get_decoder(codec)` for a decoder. We replace that one function (through
+aiortc_compat, which checks it is still there) with a factory whose "decoder" returns the
+encoded frame unchanged, so every remote track yields `EncodedFrame`s. This is process-wide,
+which suits a server that never wants decoded video on its hot path; the price is that aiortc
+no longer sends a PLI on decode errors, so feeds ask for keyframes themselves.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import aiortc.rtcrtpreceiver as _receiver_module
-
-AIORTC_VERSION_RELIED_ON = "1.16.0"
+from vigremote.media import aiortc_compat
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +77,8 @@ def _passthrough_decoder_factory(codec: Any) -> _PassthroughDecoder:
 
 def install() -> None:
     """Make every aiortc receiver in this process yield EncodedFrames (idempotent)."""
-    setattr(_receiver_module, "get_decoder", _passthrough_decoder_factory)  # noqa: B010
+    aiortc_compat.set_decoder_factory(_passthrough_decoder_factory)
 
 
 def installed() -> bool:
-    return getattr(_receiver_module, "get_decoder", None) is _passthrough_decoder_factory
+    return aiortc_compat.decoder_factory() is _passthrough_decoder_factory

@@ -26,9 +26,12 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from vigremote.config import IceServer
+from vigremote.media import aiortc_compat
+from vigremote.media.candidates import CandidateBudget, CandidateRefused, filter_offer, screen
 from vigremote.media.feeds import ForwardTrack
 
 log = logging.getLogger(__name__)
@@ -88,8 +91,7 @@ class IncomingTrack:
 
     async def request_keyframe(self) -> None:
         """Send a PLI to the publisher (aiortc only does so itself on decode errors)."""
-        for source in self.receiver.getSynchronizationSources():
-            await self.receiver._send_rtcp_pli(source.source)
+        await aiortc_compat.send_pli(self.receiver)
 
 
 def _codec_preferences(kind: str, video_codecs: tuple[str, ...]) -> list[Any]:
@@ -127,6 +129,8 @@ class Peer:
         # Tracks the browser may send on slots it should only receive on: read and dropped.
         self.unused: list[IncomingTrack] = []
         self.video_codec: str | None = None
+        self._candidates = CandidateBudget()
+        self._drains: list[asyncio.Task[None]] = []
 
         @self.pc.on("connectionstatechange")
         def _changed() -> None:
@@ -146,6 +150,9 @@ class Peer:
         self.outgoing = [s.outgoing for s in slots if s.outgoing is not None]
         attached: list[ForwardTrack] = []
         try:
+            offer_sdp, dropped = filter_offer(offer_sdp, self._candidates.limit)
+            if dropped:
+                log.info("dropped %d candidates of an offer (not probed)", dropped)
             sections = offer_sdp.split("\r\nm=")[1:]
             if any("\r\na=mid:" not in "\r\n" + section for section in sections):
                 # Browsers always name their m-lines; the slots are matched to them by mid.
@@ -170,7 +177,7 @@ class Peer:
                 if track is not None:
                     transceiver.sender.replaceTrack(track)
                     # In aiortc's pack path a viewer's PLI is otherwise ignored: pass it upstream.
-                    setattr(transceiver.sender, "_send_keyframe", track.request_keyframe)  # noqa: B010
+                    aiortc_compat.on_keyframe_request(transceiver.sender, track.request_keyframe)
                     attached.append(track)
                 remote = transceiver.receiver.track
                 if remote is not None:
@@ -181,8 +188,9 @@ class Peer:
                         self.incoming.append(incoming)
                     else:
                         self.unused.append(incoming)
-                if transceiver.kind == "video" and transceiver._codecs:
-                    self.video_codec = transceiver._codecs[0].name
+                codecs = aiortc_compat.negotiated_codecs(transceiver)
+                if transceiver.kind == "video" and codecs:
+                    self.video_codec = codecs[0].name
                     if track is not None:
                         track.codec = self.video_codec
             # aiortc fails here too on SDP it accepted above (no direction, a missing mid...).
@@ -197,7 +205,20 @@ class Peer:
             if track not in attached:
                 track.stop()
         self.outgoing = attached
+        for known in self._ice_transport().getRemoteCandidates():
+            self._candidates.take(known)  # the offer's own candidates count too
         return str(self.pc.localDescription.sdp)
+
+    def _ice_transport(self) -> Any:
+        """The one ICE transport (max-bundle: the first m-line's, shared by all)."""
+        return self.pc.getTransceivers()[0].receiver.transport.transport
+
+    def _probed(self, candidate: RTCIceCandidate) -> bool:
+        """Whether aiortc uses this candidate: with max-bundle only the first m-line has an
+        ICE transport, and aiortc ignores the candidates of the others (a browser gathers for
+        every m-line until it has the answer)."""
+        first = self.pc.getTransceivers()[0]
+        return candidate.sdpMid == first.mid or candidate.sdpMLineIndex == 0
 
     async def add_candidate(self, candidate: object) -> None:
         """Apply a trickled browser candidate; None (or {}) means end of candidates."""
@@ -224,9 +245,24 @@ class Peer:
         if parsed.sdpMid is None and parsed.sdpMLineIndex is None:
             parsed.sdpMLineIndex = 0
         try:
+            if not screen(parsed):
+                return  # a TCP candidate: aiortc would never use it
+        except CandidateRefused as exc:
+            raise BadOffer(str(exc)) from None
+        if not self._probed(parsed):
+            return
+        if not self._candidates.take(parsed):
+            limit = self._candidates.limit
+            raise BadOffer(f"too many candidates (at most {limit} for one connection)")
+        try:
             await self.pc.addIceCandidate(parsed)
         except Exception as exc:
             raise BadOffer(f"the candidate was refused: {exc}") from exc
+
+    def drain(self, track: Any) -> None:
+        """Read and drop a track nobody watches, until close() (an unread aiortc track grows
+        without bound)."""
+        self._drains.append(asyncio.create_task(_drain(track), name="peer-drain"))
 
     async def close(self) -> None:
         for track in self.outgoing:
@@ -235,3 +271,17 @@ class Peer:
             await asyncio.wait_for(self.pc.close(), timeout=5)
         except (TimeoutError, Exception) as exc:  # closing must never take the room down
             log.warning("closing a peer connection failed: %r", exc)
+        drains, self._drains = self._drains, []
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+
+
+async def _drain(track: Any) -> None:
+    try:
+        while True:
+            await track.recv()
+    except MediaStreamError:
+        return  # the connection closed
+    except Exception:
+        log.exception("draining an unwatched track failed")
