@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from vigremote.app import create_app
-from vigremote.auth import Passwords
+from vigremote.auth import Passwords, new_login_secret
 from vigremote.cases import open_session
 from vigremote.config import Config
 from vigremote.state import SIGNER, STORE
@@ -56,7 +57,12 @@ class RunningServer:
         return created
 
     def practitioner_token(self, session_id: str, user: User, ttl_s: int = 600) -> str:
-        return self.app[SIGNER].issue(session_id, "practitioner", user.id, user.display_name, ttl_s)
+        """A signalling token as /join-token gives it: tied to a live login of `user`."""
+        login_id = new_login_secret()[1]
+        self.store.add_login(login_id, user.id, "csrf-unused", time.time() + ttl_s)
+        return self.app[SIGNER].issue(
+            session_id, "practitioner", user.id, user.display_name, ttl_s, login_id=login_id
+        )
 
 
 async def start_server(data_dir: Path, **overrides: Any) -> tuple[web.AppRunner, RunningServer]:

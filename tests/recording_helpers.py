@@ -29,6 +29,7 @@ class Call:
 
     async def consent(self, purposes: list[str]) -> dict[str, Any]:
         version = self.server.app[CONSENT_WORDING]["version"]
+        await self.practitioner.wait_for("consent")  # the one sent at join comes first
         seen = len([m for m in self.practitioner.messages if m["type"] == "consent"])
         await self.family.send({"type": "consent", "version": version, "purposes": purposes})
         return await self.practitioner.wait_for("consent", after=seen)
@@ -48,10 +49,12 @@ class Call:
 
 
 @asynccontextmanager
-async def call(server: RunningServer) -> AsyncIterator[Call]:
+async def call(
+    server: RunningServer, family_media: EncodedMedia | None = None
+) -> AsyncIterator[Call]:
     owner = server.add_user("alice")
     session = server.new_session(owner)
-    family = SimulatedFamily(server.ws_url, session["token"], media())
+    family = SimulatedFamily(server.ws_url, session["token"], family_media or media())
     practitioner = SimulatedFamily(
         server.ws_url, server.practitioner_token(session["session"]["id"], owner)
     )

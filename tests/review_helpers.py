@@ -21,8 +21,8 @@ from tests.support.recordings import seed_recording
 from vigremote.state import RECORDINGS
 
 
-def shown_number(frames: list[tuple[float, Any]]) -> int | None:
-    """The number on the last picture a viewer received (decoded from its last keyframe)."""
+def last_picture(frames: list[tuple[float, Any]]) -> Any:
+    """The last picture a viewer received (decoded from its last keyframe), or None."""
     if not frames:
         return None
     start = max((i for i, (_, f) in enumerate(frames) if f.keyframe), default=0)
@@ -33,6 +33,12 @@ def shown_number(frames: list[tuple[float, Any]]) -> int | None:
         packet.time_base = fractions.Fraction(1, 90000)
         for decoded in decoder.decode(packet):
             picture = decoded
+    return picture
+
+
+def shown_number(frames: list[tuple[float, Any]]) -> int | None:
+    """The number on the last picture a viewer received."""
+    picture = last_picture(frames)
     return None if picture is None else read_frame_number(picture.to_ndarray(format="rgb24"))
 
 
@@ -91,7 +97,9 @@ async def make_clips(
     )
     from vigremote.state import CONSENTS
 
-    server.app[CONSENTS].record(recording.session_id, recording.case_id, purposes, "test", "family")
+    server.app[CONSENTS].record(
+        recording.case_id, purposes, "test", "family", session_id=recording.session_id
+    )
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
     csrf = await login(http, server, "alice")
     clips = []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import os
+import sys
+import threading
 import time
 
 import jwt
@@ -14,6 +18,7 @@ from vigremote.auth import (
     Identity,
     InvalidToken,
     Passwords,
+    PasswordsBusy,
     TokenSigner,
     login_digest,
     new_login_secret,
@@ -81,12 +86,21 @@ def test_dummy_verify_runs_without_error() -> None:
 def test_token_round_trip_carries_the_identity() -> None:
     signer = TokenSigner(KEY)
     before = time.time()
-    token = signer.issue("S1", "practitioner", "U1", "Alice Smith", ttl_s=600)
+    token = signer.issue(
+        "S1", "practitioner", "U1", "Alice Smith", ttl_s=600, token_id="L1", login_id="D1"
+    )
     identity = signer.verify(token)
-    assert identity == Identity("S1", "practitioner", "U1", "Alice Smith", identity.expires_at)
+    assert identity == Identity(
+        "S1", "practitioner", "U1", "Alice Smith", identity.expires_at, "L1", "D1"
+    )
     assert before + 599 <= identity.expires_at <= time.time() + 601
     header = json.loads(unb64url(token.split(".")[0]))
     assert header["alg"] == "HS256"
+    # An expired token is refused unless a grace period covers it (a family's withdrawal).
+    expired = signer.issue("S1", "family", "family", "Family", ttl_s=-100)
+    assert signer.verify(expired, expired_grace_s=3600).role == "family"
+    with pytest.raises(InvalidToken):
+        signer.verify(expired, expired_grace_s=10)
     # Each token is distinct even for the same participant (jti), and both verify.
     again = signer.issue("S1", "practitioner", "U1", "Alice Smith", ttl_s=600)
     assert again != token
@@ -193,3 +207,87 @@ def test_login_secret_is_stored_only_as_its_digest() -> None:
     assert digest == hashlib.sha256(value.encode()).hexdigest() == login_digest(value)
     assert value not in digest
     assert new_login_secret()[0] != value
+
+
+# password checks off the event loop -------------------------------------------------------------
+class CountingPasswords(Passwords):
+    """Records how many checks run at once (the real Argon2 check, then a short hold)."""
+
+    def __init__(self, workers: int = 2, max_waiting: int = 64) -> None:
+        super().__init__(workers, max_waiting)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+        self.threads: set[int] = set()
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.threads.add(threading.get_native_id())
+        try:
+            result = super().verify(password_hash, password)
+            time.sleep(0.02)
+            return result
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def test_async_checks_give_the_same_answers() -> None:
+    passwords = Passwords()
+    try:
+        stored = await passwords.hash_async("correct horse battery")
+        assert await passwords.verify_async(stored, "correct horse battery") is True
+        assert await passwords.verify_async(stored, "wrong horse battery") is False
+        assert await passwords.verify_async("not a hash", "correct horse battery") is False
+        await passwords.dummy_verify_async()
+    finally:
+        passwords.close()
+
+
+async def test_checks_run_off_the_loop_and_at_most_workers_at_once() -> None:
+    """A flood of checks queues on two threads while the event loop keeps running."""
+    passwords = CountingPasswords(workers=2)
+    stored = passwords.hash("correct horse battery")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    beat = asyncio.create_task(ticker())
+    try:
+        checks = [passwords.verify_async(stored, f"guess {i}") for i in range(8)]
+        assert await asyncio.gather(*checks) == [False] * 8
+    finally:
+        beat.cancel()
+        passwords.close()
+    assert passwords.most_at_once == 2
+    assert threading.get_native_id() not in passwords.threads
+    assert ticks > 100  # the loop went round while the checks ran
+
+
+async def test_too_many_waiting_checks_are_refused_not_queued() -> None:
+    passwords = CountingPasswords(workers=1, max_waiting=2)
+    stored = passwords.hash("correct horse battery")
+    try:
+        results = await asyncio.gather(
+            *(passwords.verify_async(stored, "guess") for _ in range(6)), return_exceptions=True
+        )
+    finally:
+        passwords.close()
+    assert results.count(False) == 3  # one running, two waiting
+    assert all(isinstance(r, PasswordsBusy) for r in results if r is not False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+async def test_password_threads_yield_the_cpu_to_the_event_loop() -> None:
+    passwords = Passwords()
+    try:
+        nice = await passwords._off_loop(lambda: str(os.getpriority(os.PRIO_PROCESS, 0)))
+    finally:
+        passwords.close()
+    assert int(nice) >= os.getpriority(os.PRIO_PROCESS, 0) + 10 or int(nice) == 19

@@ -70,7 +70,9 @@ def seed_recording(
         created = server.new_session(owner)
         case_id, session_id = created["case_id"], created["session"]["id"]
     version = server.app[CONSENT_WORDING]["version"]
-    consent = server.app[CONSENTS].record(session_id, case_id, ["analysis"], version, "family")
+    consent = server.app[CONSENTS].record(
+        case_id, ["analysis"], version, "family", session_id=session_id
+    )
     recordings = server.app[RECORDINGS]
     recording = recordings.add(case_id, session_id, consent.id, ["analysis"])
     folder = recording_dir(server.config.data_dir, case_id, recording.id)

@@ -8,12 +8,13 @@ import stat
 
 import av
 import numpy as np
+import pytest
 
 from tests.conftest import RunningServer
 from tests.recording_helpers import Call, call
 from tests.support.numbered_video import read_frame_number
 from tests.support.publisher import SimulatedFamily, encode_media
-from vigremote.state import RECORDINGS
+from vigremote.state import RECORDINGS, ROOMS
 
 
 def decoded_numbers(path: str) -> tuple[list[int | None], list[float]]:
@@ -203,3 +204,26 @@ async def test_h264_from_the_family_is_recorded_as_sent(server: RunningServer) -
     with av.open(str(segment)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
         assert container.streams.video[0].codec_context.width == 320
+
+
+async def test_a_recorder_that_raises_stops_as_failed_and_the_feed_goes_on(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with call(server) as c:
+        await c.consent(["analysis"])
+        started = await c.record(c.practitioner, "start")
+        room = server.app[ROOMS].get(c.session["session"]["id"])
+        assert room is not None
+        recorder = room.system("recorder")
+
+        def broken(*_: object) -> None:
+            raise RuntimeError("the recorder broke")
+
+        monkeypatch.setattr(recorder, "push", broken)
+        failed = await c.practitioner.wait_for("recording", state="failed")
+        assert "could not write" in failed["message"]
+        assert server.app[RECORDINGS].get(started["recording_id"]).status == "failed"
+        feed = room.feed("family", "video")
+        before = feed.frames_in
+        await asyncio.sleep(0.5)
+        assert feed.live and feed.frames_in > before  # the family's feed was not stalled

@@ -153,10 +153,12 @@ async def test_a_recorded_review_replays_its_events_with_the_cameras(
     server: RunningServer,
 ) -> None:
     async with review(server, [(75, 200), (10, 40)], practitioner_camera=True) as r:
-        # The family agreed to supervision (see review_helpers), so the review may be recorded.
+        # The family confirms in this call what they agreed to (see review_helpers): supervision
+        # lets the review be recorded; analysis and shared review keep the clips on screen.
         version = server.app[CONSENT_WORDING]["version"]
-        await r.family.send({"type": "consent", "version": version, "purposes": ["supervision"]})
-        await r.practitioner.wait_for("consent")
+        purposes = ["analysis", "shared_review", "supervision"]
+        await r.family.send({"type": "consent", "version": version, "purposes": purposes})
+        await r.practitioner.wait_for("consent", confirmed=True)
         await r.practitioner.send({"type": "record", "action": "start"})
         started = await r.practitioner.wait_for("recording", state="recording")
         await asyncio.sleep(1.0)

@@ -6,15 +6,18 @@ Families never log in: they hold a signed link instead (see auth.TokenSigner).
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import time
 
 from aiohttp import web
 
-from vigremote.auth import login_digest, new_login_secret
+from vigremote.auth import PasswordsBusy, login_digest, new_login_secret
 from vigremote.httpjson import error, read_json, text_field
-from vigremote.state import CONFIG, PASSWORDS, STORE
+from vigremote.rooms import CLOSE_POLICY
+from vigremote.state import CONFIG, PASSWORDS, ROOMS, STORE, THROTTLE
 from vigremote.storage import User
+from vigremote.throttle import LoginThrottle, Refused
 
 COOKIE = "vig_login"
 CSRF_HEADER = "X-CSRF-Token"
@@ -34,21 +37,44 @@ def current_user(request: web.Request) -> User:
     return login.user
 
 
+def current_login_id(request: web.Request) -> str:
+    """The id of the asker's login (a digest of their cookie): tokens tied to it die with it."""
+    current_user(request)
+    return login_digest(request.cookies.get(COOKIE, ""))
+
+
 def user_json(user: User) -> dict[str, str]:
     return {"id": user.id, "username": user.username, "name": user.display_name, "role": user.role}
 
 
 async def login(request: web.Request) -> web.Response:
+    """Check a password: throttled first, then hashed off the event loop (see auth.Passwords).
+
+    Only JSON is taken: a form or text/plain body is what another site can make a browser
+    send without asking (login CSRF: the victim would be logged in as the attacker).
+    """
+    if request.content_type != "application/json":
+        raise error(415, "json-required", "send the login as JSON (application/json)")
     body = await read_json(request)
     username = text_field(body, "username", 100)
     password = text_field(body, "password", 1000)
+    try:
+        attempt = request.app[THROTTLE].admit(username, request.remote or "")
+    except Refused as exc:
+        raise _too_many("too-many-attempts", str(exc), exc.retry_after_s) from None
     store, passwords = request.app[STORE], request.app[PASSWORDS]
     user = store.user_by_name(username)
-    if user is None:
-        passwords.dummy_verify()
-    if user is None or not passwords.verify(user.password_hash, password):
+    try:
+        if user is None:
+            await passwords.dummy_verify_async()
+        right = user is not None and await passwords.verify_async(user.password_hash, password)
+    except PasswordsBusy:
+        message = "the server is busy checking logins: try again in a moment"
+        raise _too_many("busy", message, 1.0) from None
+    if user is None or not right:
         store.audit(username, "login-failed", f"user:{username}")
         raise error(401, "bad-login", "wrong username or password")
+    request.app[THROTTLE].succeeded(attempt)
     config = request.app[CONFIG]
     cookie, digest = new_login_secret()
     csrf = secrets.token_urlsafe(24)
@@ -69,8 +95,13 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     current_user(request)
-    cookie = request.cookies.get(COOKIE, "")
-    request.app[STORE].delete_login(login_digest(cookie))
+    login_id = login_digest(request.cookies.get(COOKIE, ""))
+    request.app[STORE].delete_login(login_id)
+    # Signalling tokens made for this login die with it, including sockets already open.
+    for room in request.app[ROOMS].all():
+        for member in await room.members():
+            if member.login_id == login_id:
+                member.disconnect(CLOSE_POLICY, "you logged out")
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -84,7 +115,20 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response({"user": user_json(login_record.user), "csrf": login_record.csrf})
 
 
+def _too_many(code: str, message: str, retry_after_s: float) -> web.HTTPException:
+    refused = error(429, code, message)
+    refused.headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
+    return refused
+
+
+async def _stop_password_workers(app: web.Application) -> None:
+    app[PASSWORDS].close()
+
+
 def add_routes(app: web.Application) -> None:
+    """The login routes, the login throttle they share, and the end of the Argon2 workers."""
+    app[THROTTLE] = LoginThrottle()
+    app.on_cleanup.append(_stop_password_workers)
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)

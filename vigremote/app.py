@@ -6,17 +6,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from vigremote import accounts, cases, openapi, pages, signalling
+from vigremote import accounts, cases, openapi, origin, pages, signalling
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.clips import analysis_api, clips_api
 from vigremote.clips.store import ClipStore
 from vigremote.config import Config, ensure_private_dir, load_secret
+from vigremote.consent import api as consent_api
 from vigremote.consent import messages as consent_messages
 from vigremote.consent.store import ConsentStore, load_wording
 from vigremote.httpjson import json_errors
 from vigremote.media import passthrough
 from vigremote.media.feeds import Feed
 from vigremote.recording import control as recording_control
+from vigremote.recording import deletion as recording_deletion
 from vigremote.recording.store import RecordingStore
 from vigremote.review import control as review_control
 from vigremote.review import replay as review_replay
@@ -44,7 +46,8 @@ from vigremote.storage import Store
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[pages.security_headers, json_errors], client_max_size=64 * 1024
+        middlewares=[pages.security_headers, origin.same_origin, json_errors],
+        client_max_size=64 * 1024,
     )
     app[CONFIG] = config
     app[PASSWORDS] = Passwords()
@@ -66,11 +69,14 @@ def create_app(config: Config) -> web.Application:
     app[JOIN_HOOKS] = join_hooks
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_rooms)
+    app.on_shutdown.append(_hang_up)
     app[MEDIA_LOCKS] = {}
     for module in (
         accounts,
         cases,
         recording_control,
+        recording_deletion,
+        consent_api,
         analysis_api,
         clips_api,
         review_control,
@@ -95,6 +101,12 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     await recording_control.recover_interrupted(app)
     yield
     store.close()
+
+
+async def _hang_up(app: web.Application) -> None:
+    """On shutdown, close every socket and let recorders finish their files before the server
+    waits for handlers: an open socket would otherwise hold a stop (SIGTERM) for many seconds."""
+    await app[ROOMS].close_all()
 
 
 async def _rooms(app: web.Application) -> AsyncIterator[None]:

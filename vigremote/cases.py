@@ -6,30 +6,47 @@ from typing import Any
 
 from aiohttp import web
 
-from vigremote.accounts import current_user
+from vigremote.accounts import current_login_id, current_user
 from vigremote.auth import TokenSigner
 from vigremote.config import Config
 from vigremote.httpjson import error, read_json, text_field
-from vigremote.rooms import end_room
-from vigremote.state import CONFIG, ROOMS, SIGNER, STORE
-from vigremote.storage import Case, Session, Store, User
+from vigremote.rooms import CLOSE_POLICY, end_room
+from vigremote.state import CONFIG, CONSENTS, ROOMS, SIGNER, STORE
+from vigremote.storage import Case, Session, Store, User, new_id
 
 FAMILY_PARTICIPANT_ID = "family"
 
 
-def family_link(config: Config, signer: TokenSigner, session: Session) -> str:
-    """The link a family opens on their phone: it alone says who they are and where to go."""
+def family_link(store: Store, config: Config, signer: TokenSigner, session: Session) -> str:
+    """The link a family opens on their phone: it alone says who they are and where to go.
+
+    Only the newest link of a session works: issuing one revokes those issued before (a link
+    sent to the wrong phone is replaced, not left valid until it expires).
+    """
+    link_id = new_id()
     token = signer.issue(
-        session.id, "family", FAMILY_PARTICIPANT_ID, "Family", config.family_link_ttl_s
+        session.id,
+        "family",
+        FAMILY_PARTICIPANT_ID,
+        "Family",
+        config.family_link_ttl_s,
+        token_id=link_id,
     )
+    store.set_family_link(session.id, link_id)
     return f"{config.base_url}/f/{token}"
+
+
+def link_in_force(session: Session, token_id: str) -> bool:
+    """Whether a family token is the session's current link (not revoked by a newer one)."""
+    return session.family_link_id is None or session.family_link_id == token_id
 
 
 def open_session(store: Store, config: Config, signer: TokenSigner, case: Case) -> dict[str, Any]:
     """Create a filming session for a case; returns its JSON with the family link."""
     session = store.add_session(case.id, "filming")
     store.audit(case.owner_id, "session-created", f"session:{session.id}", case=case.id)
-    return {"session": session.to_json(), "family_link": family_link(config, signer, session)}
+    link = family_link(store, config, signer, session)
+    return {"session": session.to_json(), "family_link": link}
 
 
 def owned_case(store: Store, user: User, case_id: str) -> Case:
@@ -68,7 +85,15 @@ async def get_case(request: web.Request) -> web.Response:
     store = request.app[STORE]
     case = owned_case(store, user, request.match_info["case_id"])
     sessions = [s.to_json() for s in store.sessions_of(case.id)]
-    return web.json_response({"case": case.to_json(), "sessions": sessions})
+    consent = request.app[CONSENTS].current(case.id)
+    return web.json_response(
+        {
+            "case": case.to_json(),
+            "sessions": sessions,
+            # The family's current consent (their latest word), not the first they gave.
+            "consent": consent.to_json() if consent else None,
+        }
+    )
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -93,8 +118,13 @@ async def new_family_link(request: web.Request) -> web.Response:
     _, session = owned_session(store, user, request.match_info["session_id"])
     if not session.is_open:
         raise error(409, "session-ended", "this session has ended")
-    store.audit(user.id, "family-link-issued", f"session:{session.id}")
-    link = family_link(request.app[CONFIG], request.app[SIGNER], session)
+    link = family_link(store, request.app[CONFIG], request.app[SIGNER], session)
+    store.audit(user.id, "family-link-issued", f"session:{session.id}", revokes="older links")
+    room = request.app[ROOMS].get(session.id)
+    if room is not None:  # whoever holds an older link is in the call: hang up on them
+        for member in await room.members():
+            if member.role == "family":
+                member.disconnect(CLOSE_POLICY, "this link was replaced by a newer one")
     return web.json_response({"family_link": link})
 
 
@@ -106,7 +136,12 @@ async def join_token(request: web.Request) -> web.Response:
     if not session.is_open:
         raise error(409, "session-ended", "this session has ended")
     token = request.app[SIGNER].issue(
-        session.id, "practitioner", user.id, user.display_name, config.participant_token_ttl_s
+        session.id,
+        "practitioner",
+        user.id,
+        user.display_name,
+        config.participant_token_ttl_s,
+        login_id=current_login_id(request),
     )
     return web.json_response({"token": token})
 

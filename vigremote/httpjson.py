@@ -11,6 +11,43 @@ from aiohttp import web
 from vigremote.storage import Conflict, NotFound
 
 MAX_JSON_BODY = 64 * 1024
+MAX_JSON_DEPTH = 16
+
+
+class BadJson(ValueError):
+    """Input that is not JSON we accept; the message says why, for a person."""
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """Parse JSON from a browser: no deep nesting, no text that cannot be stored (a lone
+    surrogate such as "\ud800" is valid JSON but not valid UTF-8, and would fail later)."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise BadJson("the JSON is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BadJson("not valid JSON") from None
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadJson("the JSON is nested too deeply")
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                pending.append((child, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return value
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadJson("the JSON holds text that is not valid Unicode") from None
 
 
 _STATUS_CLASSES: dict[int, type[web.HTTPException]] = {
@@ -19,6 +56,8 @@ _STATUS_CLASSES: dict[int, type[web.HTTPException]] = {
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
+    415: web.HTTPUnsupportedMediaType,
+    429: web.HTTPTooManyRequests,
 }
 
 
@@ -47,9 +86,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if len(raw) > MAX_JSON_BODY:
         raise error(413, "too-large", "the request body is too large")
     try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise error(400, "bad-json", "the request body is not valid JSON") from None
+        body = decode_json(raw or b"{}")
+    except BadJson as exc:
+        raise error(400, "bad-json", f"the request body: {exc}") from None
     if not isinstance(body, dict):
         raise error(400, "bad-json", "the request body must be a JSON object")
     return body

@@ -42,6 +42,7 @@ def _analysis_paths() -> dict[str, Any]:
         "/api/recordings/{recording_id}": {
             "parameters": rec,
             "get": _op("Open a recording: bookmarks, marks and its frame index", write=False),
+            "delete": _op("Delete a recording with everything cut or made from it"),
         },
         "/api/recordings/{recording_id}/media": {
             "parameters": rec,
@@ -121,10 +122,32 @@ def _analysis_paths() -> dict[str, Any]:
     }
 
 
+def _consent_paths() -> dict[str, Any]:
+    family_get = _op("The family's consent and its wording (the family's link)", write=False)
+    family_post = _op("The family withdraws consent, during or after the call", body="Purposes")
+    # The family's link is a bearer token sent by script, never a cookie: no CSRF to guard.
+    for op in (family_get, family_post):
+        op["security"] = [{"familyLink": []}]
+    return {
+        "/api/family/consent": {"get": family_get, "post": family_post},
+        "/api/cases/{case_id}/consent": {
+            "parameters": [_path_param("case_id")],
+            "get": _op("The family's current consent and its history", write=False),
+            "post": _op(
+                "Record a withdrawal the family made by phone, letter, email or in person",
+                ok=201,
+                body="Withdrawal",
+            ),
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     case_id, session_id = [_path_param("case_id")], [_path_param("session_id")]
     login = _op("Log in; sets the session cookie and returns the CSRF token", body="Login")
     login["security"] = []
+    login["responses"]["415"] = _ERROR  # the body must be JSON (no form or text/plain logins)
+    login["responses"]["429"] = _ERROR  # throttled: too many attempts, see Retry-After
     return {
         "openapi": "3.1.0",
         "info": {
@@ -157,6 +180,7 @@ def document() -> dict[str, Any]:
                 "get": _op("The case's recordings with bookmarks, consent and status", write=False),
             },
             **_analysis_paths(),
+            **_consent_paths(),
             "/api/sessions/{session_id}": {
                 "parameters": session_id,
                 "get": _op("A session and who is in it now", write=False),
@@ -178,6 +202,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "vig_login"},
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "familyLink": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             },
             "schemas": {
                 "Login": {
@@ -234,6 +259,23 @@ def document() -> dict[str, Any]:
                                 },
                             },
                         }
+                    },
+                },
+                "Purposes": {
+                    "type": "object",
+                    "required": ["version", "purposes"],
+                    "properties": {
+                        "version": {"type": "string"},
+                        "purposes": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "Withdrawal": {
+                    "type": "object",
+                    "required": ["purposes", "how"],
+                    "properties": {
+                        "purposes": {"type": "array", "items": {"type": "string"}},
+                        "how": {"enum": ["phone", "letter", "email", "in-person"]},
+                        "note": {"type": "string", "maxLength": 500},
                     },
                 },
                 "Tags": {

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+CLOSE_POLICY = 1008  # a socket closed for a policy reason (revoked link, logged out)
+
 # Who sees whom in a filming session: the practitioner (and any observer) watch the family;
 # the family sees the practitioner only if the practitioner turns their camera on.
 _WATCHES = {"family": "practitioner", "practitioner": "family", "observer": "family"}
@@ -66,6 +68,9 @@ class SystemParticipant(Protocol):
 
     def receive(self, message: dict[str, Any]) -> None: ...
 
+    async def on_consent(self, purposes: tuple[str, ...]) -> None:
+        """The family's consent changed: act on it now (stop recording, drop clips)."""
+
     async def close(self) -> None: ...
 
 
@@ -105,6 +110,7 @@ class Participant:
     joined_at: float = field(default_factory=time.time)
     peer: Any = None  # the media Peer, owned by signalling
     media_state: str = "none"
+    login_id: str | None = None  # a practitioner's login: logging out hangs up this socket
     disconnect: Callable[[int, str], None] = lambda code, reason: None
 
     def describe(self) -> dict[str, Any]:
@@ -171,6 +177,11 @@ class Room:
     def system(self, participant_id: str) -> SystemParticipant | None:
         return self._system.get(participant_id)
 
+    async def consent_changed(self, purposes: tuple[str, ...]) -> None:
+        """Hand the family's current purposes to every system participant (typed hook)."""
+        for system in list(self._system.values()):
+            await system.on_consent(purposes)
+
     async def send_roster(self) -> None:
         await self.broadcast({"type": "participants", "participants": await self.roster()})
 
@@ -188,7 +199,7 @@ class Room:
             await system.close()
         self._system.clear()
         for feed in self._feeds.values():
-            feed.close()
+            await feed.close()  # cancels and awaits the feed's tasks
         self._feeds.clear()
 
 
@@ -220,6 +231,10 @@ class Rooms:
         if not await room.members() and self._rooms.get(room.session_id) is room:
             del self._rooms[room.session_id]
             await room.close()
+
+    def of_case(self, case_id: str) -> list[Room]:
+        """The open rooms of one family's case (a consent change reaches all of them)."""
+        return [room for room in self._rooms.values() if room.case_id == case_id]
 
     def all(self) -> list[Room]:
         return list(self._rooms.values())

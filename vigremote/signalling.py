@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from vigremote.auth import Identity, InvalidToken
+from vigremote.cases import link_in_force
 from vigremote.config import PROTOCOL_VERSION
 from vigremote.errors import CLOSE_PROTOCOL_ERROR, ProtocolError, UserError  # noqa: F401
+from vigremote.httpjson import BadJson, decode_json
 from vigremote.media.peers import BadOffer, Peer, Slot, check_offer
 from vigremote.rooms import (
+    CLOSE_POLICY,
     Outbox,
     Participant,
     Room,
@@ -30,11 +33,10 @@ from vigremote.rooms import (
     layout,
 )
 from vigremote.state import CONFIG, JOIN_HOOKS, MESSAGE_HANDLERS, ROOMS, SIGNER, STORE
-from vigremote.storage import NotFound
+from vigremote.storage import NotFound, Session
 
 log = logging.getLogger(__name__)
 
-CLOSE_POLICY = 1008
 CLOSE_REPLACED = 4001
 CLOSE_ENDED = 4002
 CLOSE_TOO_SLOW = 4003
@@ -50,6 +52,8 @@ class Connection:
         self.config = app[CONFIG]
         self.room: Room | None = None
         self.participant: Participant | None = None
+        # Work this connection started and must finish or cancel before it is gone.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         try:
@@ -87,8 +91,18 @@ class Connection:
             raise ProtocolError("this link is not valid", CLOSE_POLICY) from None
         if not session.is_open:
             raise ProtocolError("the session has ended", CLOSE_ENDED)
+        self._check_not_revoked(identity, session)
         self.room = self.app[ROOMS].open(session.id, session.case_id, session.kind)
         return identity
+
+    def _check_not_revoked(self, identity: Identity, session: Session) -> None:
+        """A replaced family link, or a practitioner token whose login ended, is refused."""
+        if identity.role == "family" and not link_in_force(session, identity.token_id):
+            raise ProtocolError("this link was replaced by a newer one", CLOSE_POLICY)
+        if identity.role == "practitioner":
+            login = self.app[STORE].login(identity.login_id) if identity.login_id else None
+            if login is None or login.user.id != identity.participant_id:
+                raise ProtocolError("please log in again", CLOSE_POLICY)
 
     def _parse(self, msg: Any) -> dict[str, Any] | None:
         """A text frame's JSON object; None when the socket is closing."""
@@ -97,9 +111,10 @@ class Connection:
         if msg.type != WSMsgType.TEXT:
             raise ProtocolError("only JSON text messages are accepted")
         try:
-            data = json.loads(msg.data)
-        except ValueError:
-            raise ProtocolError("malformed JSON") from None
+            data = decode_json(msg.data)
+        except BadJson as exc:
+            reason = "malformed JSON" if str(exc) == "not valid JSON" else str(exc)
+            raise ProtocolError(reason) from None
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise ProtocolError("a message must be a JSON object with a 'type'")
         return data
@@ -109,6 +124,7 @@ class Connection:
         outbox = Outbox(self.config.outgoing_queue_size, self._too_slow)
         participant = Participant(identity.participant_id, identity.role, identity.name, outbox)
         participant.disconnect = self._disconnect
+        participant.login_id = identity.login_id
         self.participant = participant
         self._writer = asyncio.create_task(self._write_loop(outbox))
         previous = await self.room.join(participant)
@@ -140,14 +156,14 @@ class Connection:
             try:
                 await self._dispatch(message)
             except UserError as exc:
-                self._send(
-                    {
-                        "type": "error",
-                        "code": exc.code,
-                        "message": str(exc),
-                        "about": message["type"],
-                    }
-                )
+                self._user_error(exc.code, str(exc), message["type"])
+            except Exception:
+                # A bug must not hang up on a family mid-call: say so, keep the socket.
+                log.exception("message %r failed", message["type"][:40])
+                self._user_error("server-error", "that did not work; nothing changed", "")
+
+    def _user_error(self, code: str, text: str, about: str) -> None:
+        self._send({"type": "error", "code": code, "message": text, "about": about})
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -213,9 +229,9 @@ class Connection:
                     incoming.track, incoming.request_keyframe
                 )
             else:
-                asyncio.create_task(_drain(incoming.track))
+                peer.drain(incoming.track)  # the peer owns the task: close() ends it
         for unused in peer.unused:
-            asyncio.create_task(_drain(unused.track))
+            peer.drain(unused.track)
 
     async def _retire(self, peer: Peer) -> None:
         """Close a peer this participant no longer uses, and unhook its tracks from feeds."""
@@ -277,15 +293,23 @@ class Connection:
 
     def _disconnect(self, code: int, reason: str) -> None:
         if not self.ws.closed:
-            asyncio.ensure_future(self.ws.close(code=code, message=reason.encode()))
+            self._spawn(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        await self.ws.close(code=code, message=reason.encode())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task this connection owns (awaited or cancelled when it leaves)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _peer_state(self, peer: Peer, state: str) -> None:
         participant = self.participant
         if participant is None or participant.peer is not peer or self.room is None:
             return
         participant.media_state = state
-        room = self.room
-        asyncio.ensure_future(room.send_roster())
+        self._spawn(self.room.send_roster())
 
     # leaving ------------------------------------------------------------------------------
     async def _leave(self) -> None:
@@ -301,13 +325,16 @@ class Connection:
         participant.outbox.close()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(self._writer, timeout=2)
+        await self._finish_tasks()
 
-
-async def _drain(track: Any) -> None:
-    """Read and drop a track nobody watches (an unread aiortc track grows without bound)."""
-    with contextlib.suppress(Exception):
-        while True:
-            await track.recv()
+    async def _finish_tasks(self) -> None:
+        """Give this connection's tasks a moment to finish, then cancel what is left."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=2)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:

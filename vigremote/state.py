@@ -16,11 +16,13 @@ from vigremote.recording.store import RecordingStore
 from vigremote.review.store import ReviewStore
 from vigremote.rooms import Participant, Room, Rooms
 from vigremote.storage import Store
+from vigremote.throttle import LoginThrottle
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 SIGNER = web.AppKey("signer", TokenSigner)
 PASSWORDS = web.AppKey("passwords", Passwords)
+THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 ROOMS = web.AppKey("rooms", Rooms)
 
 # Extra signalling messages handled by domain modules (recording, consent): type -> handler.

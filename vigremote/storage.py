@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     kind TEXT NOT NULL,
     status TEXT NOT NULL,
     created_at REAL NOT NULL,
-    ended_at REAL
+    ended_at REAL,
+    family_link_id TEXT
 );
 CREATE TABLE IF NOT EXISTS logins (
     id TEXT PRIMARY KEY,
@@ -98,6 +99,8 @@ class Session:
     status: str
     created_at: float
     ended_at: float | None
+    # The id of the family link in force: issuing a new link revokes every older one.
+    family_link_id: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -132,7 +135,14 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
         path.chmod(0o600)
+
+    def _add_missing_columns(self) -> None:
+        """Data folders made by an earlier version lack newer columns: add them."""
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(sessions)")}
+        if "family_link_id" not in columns:
+            self._db.execute("ALTER TABLE sessions ADD COLUMN family_link_id TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -206,7 +216,7 @@ class Store:
     def add_session(self, case_id: str, kind: str = "filming") -> Session:
         session = Session(new_id(), case_id, kind, "open", time.time(), None)
         self._db.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, NULL, NULL)",
             (session.id, case_id, kind, "open", session.created_at),
         )
         return session
@@ -222,6 +232,12 @@ class Store:
             "SELECT * FROM sessions WHERE case_id = ? ORDER BY created_at DESC", (case_id,)
         ).fetchall()
         return [_session(r) for r in rows]
+
+    def set_family_link(self, session_id: str, link_id: str) -> None:
+        """Make `link_id` the only family link of this session that works."""
+        self._db.execute(
+            "UPDATE sessions SET family_link_id = ? WHERE id = ?", (link_id, session_id)
+        )
 
     def end_session(self, session_id: str) -> Session:
         self._db.execute(
@@ -262,5 +278,11 @@ def _user(row: sqlite3.Row) -> User:
 
 def _session(row: sqlite3.Row) -> Session:
     return Session(
-        row["id"], row["case_id"], row["kind"], row["status"], row["created_at"], row["ended_at"]
+        row["id"],
+        row["case_id"],
+        row["kind"],
+        row["status"],
+        row["created_at"],
+        row["ended_at"],
+        row["family_link_id"],
     )

@@ -11,8 +11,9 @@ let facing = onPhone ? 'environment' : 'user';
 /** @type {any} */ let wakeLock = null;
 
 const connection = new ServerConnection(signallingUrl(), async () => token);
-/** @type {import('./protocol.js').ConsentWording|null} */ let wording = null;
+/** @type {any} */ let wording = null; // ConsentWording plus this session's texts
 /** @type {import('./protocol.js').Consent|null} */ let consent = null;
+let afterCallMode = false;
 const timer = recordingTimer((text) => {
   $('rec-timer').textContent = text;
 });
@@ -26,9 +27,9 @@ function finish(/** @type {string} */ text) {
   if (localStream) localStream.getTracks().forEach((t) => t.stop());
   $('start-panel').hidden = true;
   $('call-panel').hidden = true;
-  $('done-panel').hidden = false;
-  $('done-text').textContent = text;
-  say(text);
+  $('consent-panel').hidden = true;
+  say(text); // once, at the top: the page has nothing else to show
+  document.body.classList.add('done');
 }
 
 async function openCamera() {
@@ -70,15 +71,41 @@ document.addEventListener('visibilitychange', () => {
 
 connection.onlinkstate = (state) => {
   if (state === 'connecting') say('Connecting…');
-  if (state === 'reconnecting') say('The connection dropped. Reconnecting…');
+  if (state !== 'reconnecting') return;
+  // Cut off from the server, nothing shown is known to be true (a recording may have stopped):
+  // hide the live indicators until the server says again what is happening.
+  // 'reconnecting' repeats at every attempt: remember across attempts that a recording was shown.
+  const wasLive = ['recording', 'paused', 'unknown-was-live'].includes($('rec-indicator').dataset.state);
+  say(wasLive
+    ? 'The connection dropped. Reconnecting… (the recording state will show again when we are back)'
+    : 'The connection dropped. Reconnecting…');
+  timer.stop();
+  $('rec-indicator').hidden = true;
+  $('rec-indicator').dataset.state = wasLive ? 'unknown-was-live' : 'unknown';
+  $('rec-pause').hidden = true;
+  $('rec-resume').hidden = true;
+  $('watching').textContent = '';
+  $('practitioner-video').hidden = true;
+  $('pause-here').disabled = true;
+  $('review-state').textContent = '';
+  $('review-state').dataset.state = 'unknown';
 };
+let practitionerHere = false;
+/** Only say the practitioner can see the family when they are in the call. */
+function connectedText() {
+  return practitionerHere
+    ? 'You are connected. Your practitioner can see you.'
+    : 'You are connected. Your practitioner will see you when they join.';
+}
 connection.onmediastate = (state) => {
-  if (state === 'connected') say('You are connected. Your practitioner can see you.');
+  if (state === 'connected') say(connectedText());
   if (state === 'connecting') say('Connecting the video…');
   if (state === 'failed') say('The video connection was lost. Trying again…');
 };
 connection.onparticipants = (list) => {
   const practitioner = list.find((p) => p.role === 'practitioner');
+  practitionerHere = Boolean(practitioner);
+  if ($('status').textContent.startsWith('You are connected')) say(connectedText());
   $('watching').textContent = practitioner
     ? `${practitioner.name} is in the call.`
     : 'Waiting for your practitioner to join.';
@@ -95,8 +122,10 @@ connection.onmessage = (message) => {
     still: 'A picture to look at together',
     empty: 'Your practitioner will show you some clips',
   }[/** @type {'playing'|'paused'|'still'|'empty'} */ (message.state)];
-  $('review-state').textContent = text || '';
+  // A clip taken off screen (consent withdrawn, or deleted) says why, in plain words.
+  $('review-state').textContent = message.notice || text || '';
   $('review-state').dataset.state = message.state;
+  $('clip-video').hidden = message.state === 'empty';
   $('pause-here').disabled = message.state !== 'playing' || Boolean(message.pause_request);
   $('pause-here').textContent = message.pause_request ? 'Asked to pause…' : 'Pause here';
 };
@@ -119,11 +148,12 @@ connection.oncontrol = (action) => {
   if (action === 'switch-camera') switchCamera();
 };
 connection.onusererror = (_code, message) => say(message);
-connection.onconsent = (given, text) => {
-  if (text) wording = text;
+connection.onconsent = (given, text, context) => {
+  if (text) wording = /** @type {any} */ (text);
   consent = given;
-  $('consent-change').hidden = !consent;
-  if (!consent && wording) showConsent();
+  // Asked once per call, with what the family agreed before already ticked.
+  $('consent-change').hidden = !context.confirmed;
+  if (!context.confirmed && wording && $('consent-panel').hidden) showConsent();
 };
 connection.onrecording = (status) => {
   const live = status.state === 'recording' || status.state === 'paused';
@@ -137,10 +167,15 @@ connection.onrecording = (status) => {
 };
 
 /** Show what will be recorded and for what, one purpose at a time, in plain words. */
-function showConsent() {
+/** @param {boolean} [afterCall] after the call only a withdrawal can be made */
+function showConsent(afterCall = false) {
   if (!wording) return;
-  $('consent-title').textContent = wording.title;
-  $('consent-intro').textContent = wording.intro;
+  afterCallMode = afterCall;
+  const text = afterCall ? wording.after_call : wording;
+  $('consent-title').textContent = text.title;
+  $('consent-intro').textContent = text.intro;
+  $('consent-decline').textContent = afterCall ? 'Take back everything' : 'Do not record this call';
+  $('consent-result').textContent = '';
   const box = $('consent-purposes');
   box.replaceChildren();
   for (const purpose of wording.purposes) {
@@ -150,23 +185,74 @@ function showConsent() {
     input.type = 'checkbox';
     input.name = purpose.id;
     input.checked = Boolean(consent && consent.purposes.includes(purpose.id));
+    // After the call a purpose can be taken back, not newly given.
+    input.disabled = afterCall && !input.checked;
+    if (input.disabled) label.classList.add('not-agreed');
     const text = document.createElement('span');
     text.textContent = purpose.label;
     const detail = document.createElement('small');
-    detail.textContent = purpose.detail;
+    detail.textContent = input.disabled
+      ? 'You did not agree to this. To agree to it, talk to your practitioner at your next call.'
+      : purpose.detail;
     label.append(input, text, detail);
     box.append(label);
   }
   $('consent-panel').hidden = false;
 }
 
-function sendConsent(/** @type {string[]} */ purposes) {
+async function sendConsent(/** @type {string[]} */ purposes) {
   if (!wording) return;
-  connection.send({ type: 'consent', version: wording.version, purposes });
+  if (afterCallMode) {
+    try {
+      const saved = await familyApi('POST', { version: wording.version, purposes });
+      consent = saved.consent;
+      showConsent(true);
+      // Said beside the button the parent just pressed, not at the top of a long page.
+      $('consent-result').textContent = wording.after_call.saved;
+    } catch (error) {
+      $('consent-result').textContent = /** @type {Error} */ (error).message;
+    }
+    return;
+  }
+  if (!connection.send({ type: 'consent', version: wording.version, purposes })) {
+    say('Not saved: the connection dropped. Please try again in a moment.');
+    return;
+  }
   $('consent-panel').hidden = true;
-  say(purposes.includes('analysis')
-    ? 'Thank you. Your practitioner can now record.'
-    : 'Nothing will be recorded.');
+  // Say what this call will do: a review is recorded for supervision, filming for analysis.
+  say(purposes.includes(wording.records) ? wording.will_record : wording.will_not_record);
+}
+
+/**
+ * The consent API the family's link opens, even after the call (the token is the link's).
+ * @param {'GET'|'POST'} method @param {object} [body]
+ */
+async function familyApi(method, body) {
+  const response = await fetch('/api/family/consent', {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error((data.error && data.error.message) || 'Something went wrong. Please try again.');
+    /** @type {any} */ (error).status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+/** The call is over: the page the link keeps opening, where consent can be taken back. */
+async function showAfterCall(/** @type {string} */ text) {
+  finish(text);
+  try {
+    const data = await familyApi('GET');
+    wording = data.wording;
+    consent = data.consent;
+  } catch {
+    return; // the link no longer works: what finish() said stands
+  }
+  if (consent && consent.purposes.length) showConsent(true);
 }
 
 $('consent-form').addEventListener('submit', (/** @type {Event} */ event) => {
@@ -174,14 +260,22 @@ $('consent-form').addEventListener('submit', (/** @type {Event} */ event) => {
   const checked = [...$('consent-purposes').querySelectorAll('input:checked')].map((i) => i.name);
   sendConsent(checked);
 });
-$('consent-decline').addEventListener('click', () => sendConsent([]));
+$('consent-decline').addEventListener('click', () => {
+  // After the call: take back everything. In a call: only what would record this call; the
+  // family's other choices (one consent for the whole case) stay as they are ticked.
+  if (afterCallMode || !wording) sendConsent([]);
+  else {
+    const ticked = [...$('consent-purposes').querySelectorAll('input:checked')].map((i) => i.name);
+    sendConsent(ticked.filter((p) => p !== wording.records));
+  }
+});
 $('consent-change').addEventListener('click', showConsent);
 $('rec-pause').addEventListener('click', () => connection.send({ type: 'record', action: 'pause' }));
 $('rec-resume').addEventListener('click', () => connection.send({ type: 'record', action: 'resume' }));
-connection.onended = () => finish('The call has ended. Thank you! You can close this page.');
+connection.onended = () => showAfterCall('The call has ended. Thank you!');
 connection.onfatal = (code, reason) => {
   if (code === 4001) finish('This call is open on another page or device.');
-  else if (code === 4002) finish('This call has ended. You can close this page.');
+  else if (code === 4002) showAfterCall('This call has ended.');
   else finish(`This link cannot be used: ${reason || 'please ask your practitioner for a new one'}.`);
 };
 
@@ -203,8 +297,27 @@ $('start').addEventListener('click', async () => {
 $('switch-camera').addEventListener('click', switchCamera);
 $('leave').addEventListener('click', () => finish('You have left the call. You can close this page.'));
 
-if (!token || !window.RTCPeerConnection || !navigator.mediaDevices) {
-  finish('This browser cannot make video calls. Please open the link in Safari or Chrome.');
-} else {
-  say('Press the button when you are ready.');
+/** Before asking for the camera: is the link good, and is its call still to come? */
+async function checkLink() {
+  try {
+    const data = await familyApi('GET');
+    if (data.session.status !== 'open') {
+      await showAfterCall('This call has ended.');
+      return;
+    }
+  } catch (error) {
+    if (/** @type {any} */ (error).status === 401) {
+      finish(`This link cannot be used: ${/** @type {Error} */ (error).message}. Please ask your practitioner for a new link.`);
+      return;
+    }
+    // The server could not be reached: the call button retries by itself.
+  }
+  if (!window.RTCPeerConnection || !navigator.mediaDevices) {
+    finish('This browser cannot make video calls. Please open the link in Safari or Chrome.');
+  } else {
+    say('Press the button when you are ready.');
+  }
 }
+
+if (!token) finish('This link is not complete. Please open the whole link you were sent.');
+else checkLink();

@@ -29,8 +29,12 @@ export async function openLive(/** @type {string} */ sessionId) {
   live = connection;
   liveSession = sessionId;
   connection.onlinkstate = (state, detail) => {
+    if (live !== connection) return; // a view left earlier closing late
     $('live-state').textContent = { connecting: 'Connecting…', connected: 'Connected',
-      reconnecting: 'Reconnecting…', closed: `Disconnected${detail ? `: ${detail}` : ''}` }[state];
+      reconnecting: 'Reconnecting… (recording state unknown)',
+      closed: `Disconnected${detail ? `: ${detail}` : ''}` }[state];
+    $('live-state').dataset.state = state;
+    if (state !== 'connected') showUnknown();
   };
   connection.onmediastate = (state) => {
     $('live-state').textContent = `Media: ${state}`;
@@ -44,13 +48,19 @@ export async function openLive(/** @type {string} */ sessionId) {
     tell('The session has ended.');
     leaveLive();
   };
-  connection.onfatal = (_code, reason) => tell(`Disconnected: ${reason}`);
-  connection.onconsent = (given) => {
-    consent = given;
-    $('consent-summary').textContent = given && given.purposes.length
+  connection.onfatal = (code, reason) => tell(code === 401
+    ? 'You are no longer logged in: reload the page and log in again.'
+    : `Disconnected: ${reason}`);
+  connection.onconsent = (given, _wording, context) => {
+    // Recording needs the family's answer in this call; earlier choices are shown pre-ticked.
+    consent = context.confirmed ? given : null;
+    const agreed = given && given.purposes.length
       ? `The family agreed to: ${given.purposes.map((p) => PURPOSE_NAMES[p] || p).join(', ')}` +
-        ` (${new Date(given.given_at * 1000).toLocaleTimeString()}, wording ${given.wording_version}).`
+        ` (${new Date(given.given_at * 1000).toLocaleString()}).`
       : given ? 'The family did not agree to recording.' : 'The family has not agreed to recording yet.';
+    $('consent-summary').textContent = context.confirmed || !given
+      ? agreed
+      : `${agreed} Waiting for the family to confirm their choices in this call.`;
     updateRecordControls();
   };
   connection.onrecording = (status) => {
@@ -68,6 +78,19 @@ export async function openLive(/** @type {string} */ sessionId) {
     if (message.type === 'bookmarked') tell(`Moment marked at ${message.t_s.toFixed(1)} s.`);
   };
   await connection.start();
+}
+
+/** Cut off from the server: stop the timer and claim nothing until it speaks again. */
+function showUnknown() {
+  timer.stop();
+  recState = 'unknown';
+  familyConnected = false;
+  $('rec-indicator').hidden = true;
+  $('rec-indicator').dataset.state = 'unknown';
+  $('participants').replaceChildren();
+  $('family-state').textContent = 'Family: unknown while reconnecting';
+  $('family-state').dataset.state = 'unknown';
+  updateRecordControls();
 }
 
 /** @param {import('./protocol.js').Participant[]} participants */

@@ -68,9 +68,47 @@ async function showCases() {
   show('cases-view');
 }
 
+const USE_NAMES = /** @type {Record<string, string>} */ ({
+  analyse: 'analysis', review: 'shared review', replay: 'replay', supervise: 'supervision',
+});
+
+/** What the family's current consent allows for a recording, in words. @param {Record<string, boolean>} allowed */
+function allowedUses(allowed) {
+  const uses = Object.keys(USE_NAMES).filter((use) => allowed[use] && use !== 'replay');
+  return uses.length ? `Now allowed: ${uses.map((use) => USE_NAMES[use]).join(', ')}` : 'Nothing (withdrawn)';
+}
+
+/** The family's current consent, and the form to record a withdrawal made another way. */
+function showConsent(/** @type {string} */ caseId, /** @type {any} */ consent) {
+  const purposes = consent ? consent.purposes : [];
+  const how = consent && consent.how !== 'in-call' && consent.how !== 'family-link'
+    ? `; withdrawal recorded by you, ${consent.how}` : '';
+  $('case-consent').textContent = !consent
+    ? 'The family has not been asked yet.'
+    : purposes.length
+      ? `Now agreed: ${purposes.map((/** @type {string} */ p) => PURPOSE_NAMES[p] || p).join(', ')}` +
+        ` (since ${new Date(consent.given_at * 1000).toLocaleString()}${how}).`
+      : `The family has withdrawn all consent (${new Date(consent.given_at * 1000).toLocaleString()}${how}).` +
+        ' Nothing of theirs can be opened, shown or recorded.';
+  const box = $('withdrawal-purposes');
+  box.replaceChildren();
+  for (const purpose of purposes) {
+    const label = document.createElement('label');
+    const input = document.createElement('input');
+    input.type = 'checkbox';
+    input.name = purpose;
+    input.checked = true;
+    label.append(input, ` ${PURPOSE_NAMES[purpose] || purpose}`);
+    box.append(label);
+  }
+  $('withdrawal').hidden = !purposes.length;
+  $('withdrawal-form').dataset.caseId = caseId;
+}
+
 async function showCase(/** @type {string} */ caseId) {
-  const { case: c, sessions } = await api('GET', `/api/cases/${caseId}`);
+  const { case: c, sessions, consent } = await api('GET', `/api/cases/${caseId}`);
   $('case-title').textContent = c.label;
+  showConsent(caseId, consent);
   $('new-session').dataset.caseId = caseId;
   $('new-link').hidden = true;
   const list = $('sessions');
@@ -107,7 +145,7 @@ async function showRecordings(/** @type {string} */ caseId) {
       `${minutes}:${seconds}`,
       r.status,
       String(r.bookmarks.length),
-      r.purposes.map((/** @type {string} */ p) => PURPOSE_NAMES[p] || p).join(', '),
+      allowedUses(r.allowed),
       `${(r.size_bytes / 1e6).toFixed(1)} MB`,
     ];
     for (const text of cells) {
@@ -115,12 +153,39 @@ async function showRecordings(/** @type {string} */ caseId) {
       cell.textContent = text;
       row.append(cell);
     }
-    const open = document.createElement('a');
-    open.href = `/analysis/${r.id}`;
-    open.textContent = 'Analyse';
-    open.className = 'button analyse';
     const cell = document.createElement('td');
-    cell.append(open);
+    // Only what the family's current consent allows is offered.
+    if (r.allowed.analyse) {
+      const open = document.createElement('a');
+      open.href = `/analysis/${r.id}`;
+      open.textContent = 'Analyse';
+      open.className = 'button analyse';
+      cell.append(open);
+    }
+    if (r.kind === 'review' && r.allowed.replay) {
+      const replay = document.createElement('a');
+      replay.href = `/replay/${r.id}`;
+      replay.textContent = 'Replay';
+      replay.className = 'button replay';
+      cell.append(replay);
+    }
+    if (!r.allowed.analyse && !(r.kind === 'review' && r.allowed.replay)) {
+      cell.append('Not available: the family has not agreed (or has withdrawn). ');
+    }
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = 'Delete';
+    remove.className = 'delete-recording';
+    remove.addEventListener('click', async () => {
+      if (!window.confirm('Delete this recording and every clip and still made from it? This cannot be undone.')) return;
+      try {
+        await api('DELETE', `/api/recordings/${r.id}`);
+        await showCase(caseId);
+      } catch (error) {
+        tell(/** @type {Error} */ (error).message);
+      }
+    });
+    cell.append(remove);
     row.append(cell);
     body.append(row);
   }
@@ -139,9 +204,13 @@ async function showClips(caseId, recordings) {
   clips.forEach((/** @type {any} */ clip, /** @type {number} */ index) => {
     const row = document.createElement('tr');
     row.dataset.clipId = clip.id;
-    const poster = document.createElement('img');
-    poster.src = clip.poster_url;
-    poster.alt = `First frame of ${clip.title}`;
+    const poster = document.createElement(clip.available ? 'img' : 'span');
+    if (clip.available) {
+      /** @type {HTMLImageElement} */ (poster).src = clip.poster_url;
+      /** @type {HTMLImageElement} */ (poster).alt = `First frame of ${clip.title}`;
+    } else {
+      poster.textContent = 'Not available (consent withdrawn)';
+    }
     const cells = [poster, clip.title, `${clip.duration_s.toFixed(1)} s`, clip.tags.join(', '), when[clip.recording_id] || ''];
     for (const content of cells) {
       const cell = document.createElement('td');
@@ -162,11 +231,13 @@ async function showClips(caseId, recordings) {
       const title = window.prompt('New title', clip.title);
       if (title) await api('PATCH', `/api/clips/${clip.id}`, { title });
     });
-    const trim = document.createElement('a');
-    trim.href = `/analysis/${clip.recording_id}?clip=${clip.id}`;
-    trim.textContent = 'Re-trim';
-    trim.className = 'button';
-    actions.append(trim);
+    if (clip.available) {
+      const trim = document.createElement('a');
+      trim.href = `/analysis/${clip.recording_id}?clip=${clip.id}`;
+      trim.textContent = 'Re-trim';
+      trim.className = 'button';
+      actions.append(trim);
+    }
     button('Delete', async () => {
       if (window.confirm(`Delete the clip "${clip.title}"?`)) await api('DELETE', `/api/clips/${clip.id}`);
     });
@@ -179,9 +250,13 @@ async function showClips(caseId, recordings) {
   box.replaceChildren();
   for (const still of stills) {
     const figure = document.createElement('figure');
-    const image = document.createElement('img');
-    image.src = still.image_url;
-    image.alt = still.caption || `Frame ${still.frame}`;
+    const image = document.createElement(still.available ? 'img' : 'span');
+    if (still.available) {
+      /** @type {HTMLImageElement} */ (image).src = still.image_url;
+      /** @type {HTMLImageElement} */ (image).alt = still.caption || `Frame ${still.frame}`;
+    } else {
+      image.textContent = 'Not available (consent withdrawn)';
+    }
     const caption = document.createElement('figcaption');
     caption.textContent = `${still.caption || 'Still'} (frame ${still.frame})`;
     figure.append(image, caption);
@@ -232,6 +307,22 @@ $('new-session').addEventListener('click', async () => {
   }
 });
 $('copy-link').addEventListener('click', () => copy($('family-link').value));
+$('withdrawal-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const caseId = form.dataset.caseId;
+  const kept = [...$('withdrawal-purposes').querySelectorAll('input:checked')].map((i) => i.name);
+  const data = new FormData(form);
+  try {
+    await api('POST', `/api/cases/${caseId}/consent`, { purposes: kept, how: data.get('how'), note: data.get('note') || '' });
+    tell('The withdrawal is recorded and applies now, everywhere.');
+    form.reset();
+    $('withdrawal').open = false;
+    await showCase(String(caseId));
+  } catch (error) {
+    tell(/** @type {Error} */ (error).message);
+  }
+});
 $('review-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   const caseId = $('review-form').dataset.caseId;

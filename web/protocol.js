@@ -19,19 +19,56 @@
 //                           <- {type:"ended"}
 // A protocol error closes the socket with a code and reason. aiortc has no ICE restart, so a
 // lost media connection is rebuilt with a brand-new RTCPeerConnection and offer.
+//
+// Reconnecting: a dropped socket, a server that is down or restarting, a token fetch that fails
+// for a network reason (no answer, 5xx, a proxy's 502/503) are retried for as long as the page is
+// open, with back-off (capped at 8 s, with jitter); only a definite answer ends it (a close code
+// in FINAL_CLOSE_CODES, or the token refused with 4xx: not logged in, session ended). While the
+// link is not 'connected' nothing the page last heard is known to be true any more (a recording
+// may have stopped): pages show "reconnecting" and wait for what the server sends after welcome.
 
 export const PROTOCOL_VERSION = 1;
 
 /** Close codes after which reconnecting cannot help. */
 const FINAL_CLOSE_CODES = new Set([1002, 1008, 1009, 4001, 4002]);
+/** Longest wait between two reconnection attempts, in ms. */
+const MAX_BACKOFF_MS = 8000;
+/** HTTP statuses of a token request that may be worth asking again (timeout, rate limit). */
+const RETRYABLE_4XX = new Set([408, 425, 429]);
+
+/**
+ * Whether a failed token request is the server's definite "no" (then reconnecting cannot help)
+ * rather than a network failure, a server that is down, or a proxy in front of a restarting one.
+ * Errors carry the HTTP status as `.status` (ApiError in api.js); a failed fetch has none.
+ * @param {unknown} error
+ * @returns {boolean}
+ */
+export function isDefiniteRefusal(error) {
+  const status = /** @type {{status?: unknown}} */ (error || {}).status;
+  return typeof status === 'number' && status >= 400 && status < 500 && !RETRYABLE_4XX.has(status);
+}
+
+/**
+ * Milliseconds to wait before attempt number `retries` (1, 2, …): doubling from about 1 s up to
+ * MAX_BACKOFF_MS, with jitter so that every page of a restarted server does not come back at once.
+ * @param {number} retries
+ * @returns {number}
+ */
+export function backoffDelay(retries) {
+  const base = Math.min(1000 * 2 ** Math.min(Math.max(retries - 1, 0), 4), MAX_BACKOFF_MS);
+  return Math.round(base * (0.5 + Math.random() * 0.5));
+}
 
 /**
  * @typedef {{id: string, role: string, name: string, media: string}} Participant
  * @typedef {{id: string, kind: string}} SessionInfo
  * @typedef {{name: string, kind: 'audio'|'video', send: boolean}} Slot
  * @typedef {{you: Participant, session: SessionInfo, iceServers: RTCIceServer[], slots: Slot[]}} Welcome
- * @typedef {'connecting'|'connected'|'reconnecting'|'closed'} LinkState
- * @typedef {{id: string, purposes: string[], wording_version: string, given_at: number}} Consent
+ * @typedef {'connecting'|'connected'|'reconnecting'|'closed'} LinkState  only 'connected' means
+ *   that what the server said is current; in the others the session's state is unknown
+ * @typedef {{id: string, purposes: string[], wording_version: string, given_at: number, how: string}} Consent
+ * @typedef {{records: string, confirmed: boolean}} ConsentContext  what this session records
+ *   ("analysis" or "supervision") and whether the family has answered in this session
  * @typedef {{version: string, title: string, intro: string,
  *   purposes: {id: string, label: string, detail: string, required_for_recording: boolean}[]}} ConsentWording
  * @typedef {{state: string, paused_by: string|null, recording_id: string|null,
@@ -57,11 +94,26 @@ export class ServerConnection {
     this.closedByUs = false;
     this.retries = 0;
     this.lastMessageAt = 0;
+    /** @type {LinkState} */ this.linkState = 'connecting';
     /** @type {number|undefined} */ this.heartbeat = undefined;
     /** @type {number|undefined} */ this.mediaWatchdog = undefined;
+    /** @type {number|undefined} the pending reconnection attempt */ this.reconnectTimer = undefined;
+    /** A phone that gets its network back retries at once instead of waiting out the back-off. */
+    this.retryNow = () => {
+      if (this.reconnectTimer === undefined || this.closedByUs) return;
+      window.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+      this.connectSocket();
+    };
 
     // Callbacks for the page; all optional.
-    /** @type {(state: LinkState, detail?: string) => void} */ this.onlinkstate = () => {};
+    /**
+     * The link to the server changed. Anything but 'connected' means "disconnected: the state
+     * of the session is unknown": a page stops live timers and hides indicators it cannot vouch
+     * for until the server sends them again after the next welcome.
+     * @type {(state: LinkState, detail?: string) => void}
+     */
+    this.onlinkstate = () => {};
     /** @type {(state: RTCPeerConnectionState) => void} */ this.onmediastate = () => {};
     /** @type {(welcome: Welcome) => void} */ this.onwelcome = () => {};
     /** @type {(list: Participant[]) => void} */ this.onparticipants = () => {};
@@ -69,8 +121,14 @@ export class ServerConnection {
     /** @type {(action: string) => void} */ this.oncontrol = () => {};
     /** @type {(code: string, message: string) => void} */ this.onusererror = () => {};
     /** @type {() => void} */ this.onended = () => {};
-    /** @type {(code: number, reason: string) => void} */ this.onfatal = () => {};
-    /** @type {(consent: Consent|null, wording?: ConsentWording) => void} */ this.onconsent = () => {};
+    /**
+     * Reconnecting cannot help. `code` is the WebSocket close code, or the HTTP status (401, 403,
+     * 404, 409) when the server refused the token; `reason` is readable.
+     * @type {(code: number, reason: string) => void}
+     */
+    this.onfatal = () => {};
+    /** @type {(consent: Consent|null, wording: ConsentWording|undefined, context: ConsentContext) => void} */
+    this.onconsent = () => {};
     /** @type {(status: RecordingStatus) => void} */ this.onrecording = () => {};
     /** @type {(message: any) => void} */ this.onmessage = () => {};
   }
@@ -78,19 +136,43 @@ export class ServerConnection {
   /** Connect (and keep reconnecting after network drops) until close() is called. */
   async start() {
     this.closedByUs = false;
+    window.addEventListener('online', this.retryNow);
     await this.connectSocket();
   }
 
   close() {
     this.closedByUs = true;
+    window.removeEventListener('online', this.retryNow);
+    window.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     window.clearInterval(this.heartbeat);
     this.closePeer();
     if (this.ws) this.ws.close(1000, 'bye');
   }
 
-  /** @param {object} message */
+  /**
+   * Send a message if the socket is open.
+   * @param {object} message
+   * @returns {boolean} false when it was not sent (the link is down: nothing is queued)
+   */
   send(message) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** @param {LinkState} state @param {string} [detail] */
+  setLinkState(state, detail) {
+    this.linkState = state;
+    this.onlinkstate(state, detail);
+  }
+
+  /** Give up for good: tell the page why. @param {number} code @param {string} reason */
+  fail(code, reason) {
+    this.closedByUs = true;
+    window.removeEventListener('online', this.retryNow);
+    this.setLinkState('closed', reason);
+    this.onfatal(code, reason);
   }
 
   /**
@@ -112,14 +194,18 @@ export class ServerConnection {
   }
 
   async connectSocket() {
-    this.onlinkstate(this.retries ? 'reconnecting' : 'connecting');
+    this.setLinkState(this.retries ? 'reconnecting' : 'connecting');
     let token;
     try {
       token = await this.getToken();
     } catch (error) {
-      this.onfatal(0, String(error && error.message ? error.message : error));
+      if (this.closedByUs) return;
+      const reason = error instanceof Error ? error.message : String(error);
+      if (isDefiniteRefusal(error)) this.fail(/** @type {any} */ (error).status, reason);
+      else this.scheduleReconnect(); // the server is down or restarting: ask again later
       return;
     }
+    if (this.closedByUs) return;
     const ws = new WebSocket(this.wsUrl);
     this.ws = ws;
     ws.onopen = () => {
@@ -142,10 +228,9 @@ export class ServerConnection {
       window.clearInterval(this.heartbeat);
       this.closePeer();
       if (this.closedByUs) {
-        this.onlinkstate('closed');
+        this.setLinkState('closed');
       } else if (FINAL_CLOSE_CODES.has(event.code)) {
-        this.onlinkstate('closed', event.reason);
-        this.onfatal(event.code, event.reason);
+        this.fail(event.code, event.reason);
       } else {
         this.scheduleReconnect();
       }
@@ -154,7 +239,10 @@ export class ServerConnection {
     this.heartbeat = window.setInterval(() => this.beat(ws), 5000);
   }
 
-  /** Ping the server; a socket silent for 20 s is dead (phones lose networks quietly). */
+  /**
+   * Ping the server; a socket silent for 20 s is dead (phones lose networks quietly).
+   * @param {WebSocket} ws
+   */
   beat(ws) {
     if (ws !== this.ws) return;
     if (Date.now() - this.lastMessageAt > 20000) {
@@ -168,23 +256,25 @@ export class ServerConnection {
     this.send({ type: 'ping' });
   }
 
+  /** Try again after a back-off; indefinitely, while the page is open and not told to stop. */
   scheduleReconnect() {
+    if (this.closedByUs || this.reconnectTimer !== undefined) return;
     this.retries += 1;
-    const delay = Math.min(1000 * 2 ** Math.min(this.retries - 1, 3), 8000);
-    this.onlinkstate('reconnecting');
-    window.setTimeout(() => {
+    this.setLinkState('reconnecting');
+    this.reconnectTimer = window.setTimeout(() => {
+      this.reconnectTimer = undefined;
       if (!this.closedByUs) this.connectSocket();
-    }, delay);
+    }, backoffDelay(this.retries));
   }
 
   /** @param {any} message */
   async handle(message) {
     switch (message.type) {
       case 'welcome':
-        this.retries = 0;
+        this.retries = 0; // back-off starts afresh after a successful welcome
         this.welcome = message;
         this.onwelcome(message);
-        this.onlinkstate('connected');
+        this.setLinkState('connected');
         await this.negotiate();
         break;
       case 'answer':
@@ -206,7 +296,7 @@ export class ServerConnection {
         this.onended();
         break;
       case 'consent':
-        this.onconsent(message.consent, message.wording);
+        this.onconsent(message.consent, message.wording, { records: message.records, confirmed: message.confirmed });
         break;
       case 'recording':
         this.onrecording(message);
@@ -293,7 +383,8 @@ export function signallingUrl() {
 }
 
 /**
- * A running "mm:ss" timer that follows the server's recording status.
+ * A running "mm:ss" timer that follows the server's recording status; stop() when the link is
+ * down, as the server's clock is then unknown (it shows "--:--" until the next status).
  * @param {(text: string) => void} show
  */
 export function recordingTimer(show) {
@@ -314,6 +405,11 @@ export function recordingTimer(show) {
       if (status.state === 'recording') {
         interval = window.setInterval(() => show(format(base + (Date.now() - since) / 1000)), 500);
       }
+    },
+    stop() {
+      window.clearInterval(interval);
+      interval = undefined;
+      show('--:--');
     },
   };
 }

@@ -26,7 +26,7 @@ function command(fields) {
 function renderState(next) {
   state = next;
   const names = { playing: 'Playing', paused: 'Paused', still: 'Showing a still', empty: 'Nothing to show' };
-  $('review-state').textContent = /** @type {any} */ (names)[state.state] || state.state;
+  $('review-state').textContent = state.notice || /** @type {any} */ (names)[state.state] || state.state;
   $('review-frame').textContent = String(state.frame);
   $('review-frame').dataset.frame = String(state.frame);
   $('review-frames').textContent = String(state.frames);
@@ -61,7 +61,17 @@ function updateRecordControls() {
 }
 
 connection.onlinkstate = (linkState) => {
-  $('live-state').textContent = linkState === 'connected' ? 'Connected' : linkState;
+  $('live-state').textContent = linkState === 'connected' ? 'Connected'
+    : linkState === 'reconnecting' ? 'Reconnecting… (recording state unknown)' : linkState;
+  $('live-state').dataset.state = linkState;
+  if (linkState === 'connected') return;
+  // Cut off from the server: stop the timer and claim nothing until it speaks again.
+  timer.stop();
+  recState = 'unknown';
+  $('rec-indicator').hidden = true;
+  $('family-state').textContent = 'Family: unknown while reconnecting';
+  $('family-state').dataset.state = 'unknown';
+  updateRecordControls();
 };
 connection.onmediastate = (mediaState) => {
   $('live-state').textContent = `Media: ${mediaState}`;
@@ -74,11 +84,14 @@ connection.onparticipants = (participants) => {
   $('family-state').textContent = family ? `Family: ${family.media}` : 'Family not connected';
   $('family-state').dataset.state = family ? family.media : 'absent';
 };
-connection.onconsent = (given) => {
-  consent = given;
-  $('consent-summary').textContent = given && given.purposes.includes('supervision')
-    ? 'The family agreed that this review may be recorded for supervision.'
-    : 'The family has not agreed to this review being recorded for supervision.';
+connection.onconsent = (given, _wording, context) => {
+  // Recording needs the family's answer in this call, not only an earlier one.
+  consent = context.confirmed ? given : null;
+  $('consent-summary').textContent = !context.confirmed
+    ? 'Waiting for the family to confirm their choices in this call.'
+    : given && given.purposes.includes('supervision')
+      ? 'The family agreed that this review may be recorded for supervision.'
+      : 'The family has not agreed to this review being recorded for supervision.';
   updateRecordControls();
 };
 connection.onrecording = (status) => {

@@ -84,7 +84,7 @@ def seed_recording(server: Any, owner: Any, frames: int = 300, status: str = "co
 
     session = server.new_session(owner)
     consent = server.app[CONSENTS].record(
-        session["session"]["id"], session["case_id"], ["analysis"], "test", "family"
+        session["case_id"], ["analysis"], "test", "family", session_id=session["session"]["id"]
     )
     store = server.app[RECORDINGS]
     recording = store.add(session["case_id"], session["session"]["id"], consent.id, ["analysis"])

@@ -18,6 +18,8 @@ from vigremote.accounts import current_user
 from vigremote.cases import owned_case
 from vigremote.clips import media
 from vigremote.clips.frames import cached_index
+from vigremote.consent.access import require as require_consent
+from vigremote.consent.access import uses_of
 from vigremote.httpjson import error
 from vigremote.paths import recording_dir
 from vigremote.recording.control import recording_json
@@ -35,11 +37,13 @@ async def job(request: web.Request, key: str, work: Callable[[], T]) -> T:
         return await asyncio.to_thread(work)
 
 
-def owned_recording(request: web.Request) -> tuple[Recording, Path]:
-    """The recording named in the URL, if the asker owns its case; and its folder."""
+def owned_recording(request: web.Request, use: str = "analyse") -> tuple[Recording, Path]:
+    """The recording named in the URL, if the asker owns its case and the family's current
+    consent covers this use of it (see consent/policy.py); and its folder."""
     user = current_user(request)
     recording = request.app[RECORDINGS].get(request.match_info["recording_id"])
     owned_case(request.app[STORE], user, recording.case_id)
+    require_consent(request.app, user.id, recording, use)
     folder = recording_dir(request.app[CONFIG].data_dir, recording.case_id, recording.id)
     return recording, folder
 
@@ -62,6 +66,7 @@ async def open_recording(request: web.Request) -> web.Response:
     body["marks"] = request.app[RECORDINGS].marks(recording.id)
     body["frames"] = index.to_json()
     body["media_url"] = f"/api/recordings/{recording.id}/media"
+    body["consent"] = uses_of(request.app, recording)
     return web.json_response(body)
 
 

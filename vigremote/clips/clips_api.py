@@ -7,6 +7,7 @@ them; only an admin may change the organisation's tags.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,15 @@ from vigremote.accounts import current_user
 from vigremote.cases import owned_case
 from vigremote.clips import cutting
 from vigremote.clips.analysis_api import job, owned_recording, playback_of
-from vigremote.clips.frames import cached_index, index_video
+from vigremote.clips.frames import cached_index, frame_cache_of, index_video
 from vigremote.clips.store import Clip, Still
+from vigremote.consent.access import require as require_consent
+from vigremote.consent.access import uses_of
 from vigremote.httpjson import error, read_json, text_field
 from vigremote.paths import case_dir, recording_dir
 from vigremote.recording.store import Recording
+from vigremote.review.control import drop_from_reviews
+from vigremote.review.store import PlaylistItem
 from vigremote.state import CLIPS, CONFIG, RECORDINGS, STORE
 from vigremote.storage import new_id
 
@@ -115,10 +120,15 @@ async def create_clip(request: web.Request) -> web.Response:
     return web.json_response({"clip": clip.to_json()}, status=201)
 
 
-def _owned_clip(request: web.Request) -> tuple[Clip, Path]:
+def _owned_clip(request: web.Request, use: str | None = "analyse") -> tuple[Clip, Path]:
+    """The clip in the URL, if the asker owns its case and (unless `use` is None, as for
+    deleting it) the family's current consent covers this use of its recording."""
     user = current_user(request)
     clip = request.app[CLIPS].clip(request.match_info["clip_id"])
     owned_case(request.app[STORE], user, clip.case_id)
+    if use is not None:
+        recording = request.app[RECORDINGS].get(clip.recording_id)
+        require_consent(request.app, user.id, recording, use)
     return clip, _clips_folder(request, clip.case_id, "clips") / clip.file_name
 
 
@@ -126,9 +136,21 @@ async def list_clips(request: web.Request) -> web.Response:
     user = current_user(request)
     case = owned_case(request.app[STORE], user, request.match_info["case_id"])
     clips = [c.to_json() for c in request.app[CLIPS].clips_of(case.id)]
+    available = _analysable(request, [c["recording_id"] for c in clips])
     for clip in clips:
-        clip["poster_url"] = f"/api/clips/{clip['id']}/poster.png"
+        # Listed either way (so it can be deleted), but no picture without consent.
+        clip["available"] = available[clip["recording_id"]]
+        clip["poster_url"] = f"/api/clips/{clip['id']}/poster.png" if clip["available"] else None
     return web.json_response({"clips": clips})
+
+
+def _analysable(request: web.Request, recording_ids: list[str]) -> dict[str, bool]:
+    """Which of these recordings the family's current consent lets the practitioner analyse."""
+    recordings = request.app[RECORDINGS]
+    return {
+        rec_id: uses_of(request.app, recordings.get(rec_id))["allowed"]["analyse"]
+        for rec_id in set(recording_ids)
+    }
 
 
 async def get_clip(request: web.Request) -> web.Response:
@@ -168,10 +190,10 @@ async def update_clip(request: web.Request) -> web.Response:
 
 
 async def delete_clip(request: web.Request) -> web.Response:
-    clip, clip_file = _owned_clip(request)
+    clip, clip_file = _owned_clip(request, use=None)
     request.app[CLIPS].delete_clip(clip.id)
-    clip_file.unlink(missing_ok=True)
-    clip_file.with_suffix(".png").unlink(missing_ok=True)
+    await drop_from_reviews(request.app, clip.case_id, [PlaylistItem("clip", clip.id)])
+    await asyncio.to_thread(remove_clip_files, clip_file)
     request.app[STORE].audit(current_user(request).id, "clip-deleted", f"clip:{clip.id}")
     return web.json_response({"deleted": clip.id})
 
@@ -221,10 +243,14 @@ async def create_still(request: web.Request) -> web.Response:
     return web.json_response({"still": still.to_json()}, status=201)
 
 
-def _owned_still(request: web.Request) -> tuple[Still, Path]:
+def _owned_still(request: web.Request, use: str | None = "analyse") -> tuple[Still, Path]:
+    """The still in the URL, checked like a clip (see _owned_clip)."""
     user = current_user(request)
     still = request.app[CLIPS].still(request.match_info["still_id"])
     owned_case(request.app[STORE], user, still.case_id)
+    if use is not None:
+        recording = request.app[RECORDINGS].get(still.recording_id)
+        require_consent(request.app, user.id, recording, use)
     return still, _clips_folder(request, still.case_id, "stills") / still.file_name
 
 
@@ -232,8 +258,10 @@ async def list_stills(request: web.Request) -> web.Response:
     user = current_user(request)
     case = owned_case(request.app[STORE], user, request.match_info["case_id"])
     stills = [s.to_json() for s in request.app[CLIPS].stills_of(case.id)]
+    available = _analysable(request, [s["recording_id"] for s in stills])
     for still in stills:
-        still["image_url"] = f"/api/stills/{still['id']}/image.png"
+        still["available"] = available[still["recording_id"]]
+        still["image_url"] = f"/api/stills/{still['id']}/image.png" if still["available"] else None
     return web.json_response({"stills": stills})
 
 
@@ -243,9 +271,10 @@ async def still_image(request: web.Request) -> web.StreamResponse:
 
 
 async def delete_still(request: web.Request) -> web.Response:
-    still, path = _owned_still(request)
+    still, path = _owned_still(request, use=None)
     request.app[CLIPS].delete_still(still.id)
-    path.unlink(missing_ok=True)
+    await drop_from_reviews(request.app, still.case_id, [PlaylistItem("still", still.id)])
+    await asyncio.to_thread(path.unlink, missing_ok=True)
     request.app[STORE].audit(current_user(request).id, "still-deleted", f"still:{still.id}")
     return web.json_response({"deleted": still.id})
 
@@ -271,6 +300,12 @@ async def put_tags(request: web.Request) -> web.Response:
     tags = request.app[CLIPS].set_tags(list(dict.fromkeys(n.strip() for n in names)))
     request.app[STORE].audit(user.id, "tags-changed", "tags", tags=tags)
     return web.json_response({"tags": tags})
+
+
+def remove_clip_files(clip_file: Path) -> None:
+    """A clip's file, its poster and its frame-index cache (blocking: call in a thread)."""
+    for path in (clip_file, clip_file.with_suffix(".png"), frame_cache_of(clip_file)):
+        path.unlink(missing_ok=True)
 
 
 def add_routes(app: web.Application) -> None:

@@ -75,9 +75,14 @@ def index_video(path: Path) -> FrameIndex:
     )
 
 
+def frame_cache_of(path: Path) -> Path:
+    """Where cached_index keeps a file's index (deleted with the file)."""
+    return path.with_suffix(path.suffix + ".frames.json")
+
+
 def cached_index(path: Path) -> FrameIndex:
     """The index, cached beside the file and rebuilt when the file has grown."""
-    cache = path.with_suffix(path.suffix + ".frames.json")
+    cache = frame_cache_of(path)
     stat = path.stat()
     key = [stat.st_size, stat.st_mtime_ns]
     if cache.exists():

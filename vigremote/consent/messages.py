@@ -1,4 +1,10 @@
-"""The family's consent, purpose by purpose, given on their page before anything is recorded."""
+"""The family's consent in a call, and how a change of mind reaches every live room at once.
+
+The family answers on their page at the start of each session, with what they agreed before
+already ticked; a change (in the call, on their link after the call, or written down by the
+practitioner) is recorded once for the case and then told to every open room of that case, so
+a recorder stops and a review player drops what may no longer be shown.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,32 @@ from typing import Any
 
 from aiohttp import web
 
-from vigremote.consent.store import PURPOSES, Consent
+from vigremote.consent.policy import recorded_for
+from vigremote.consent.store import PURPOSES, Consent, wording_for
 from vigremote.errors import UserError
 from vigremote.rooms import Participant, Room
-from vigremote.state import CONSENT_WORDING, CONSENTS, STORE
+from vigremote.state import CONSENT_WORDING, CONSENTS, ROOMS, STORE
 
 
 def parse_purposes(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         raise UserError("bad-consent", "purposes must be a list of purpose names")
+    if len(value) > len(PURPOSES):
+        raise UserError("bad-consent", "purposes lists a purpose more than once")
     unknown = [p for p in value if p not in PURPOSES]
     if unknown:
         raise UserError("bad-consent", f"unknown purpose {unknown[0][:40]!r}")
     return [p for p in PURPOSES if p in value]
 
 
-def consent_message(consent: Consent | None) -> dict[str, Any]:
-    return {"type": "consent", "consent": consent.to_json() if consent else None}
+def consent_message(consent: Consent | None, room: Room, confirmed: bool) -> dict[str, Any]:
+    """What everyone in the room is told: the current consent and what this session records."""
+    return {
+        "type": "consent",
+        "consent": consent.to_json() if consent else None,
+        "records": recorded_for(room.kind),
+        "confirmed": confirmed,
+    }
 
 
 async def handle_consent(
@@ -30,8 +45,7 @@ async def handle_consent(
 ) -> None:
     """{"type": "consent", "version", "purposes": [...]}: the family agrees, or changes its mind.
 
-    An empty list withdraws everything; the recorder (a system participant) hears the
-    broadcast and stops recording if the analysis purpose is gone.
+    An empty list withdraws everything.
     """
     if participant.role != "family":
         raise UserError("not-allowed", "only the family can give or change consent")
@@ -40,17 +54,34 @@ async def handle_consent(
         raise UserError("stale-wording", "the consent text has changed: reload the page")
     purposes = parse_purposes(message.get("purposes"))
     consent = app[CONSENTS].record(
-        room.session_id, room.case_id, purposes, wording["version"], participant.id
+        room.case_id, purposes, wording["version"], participant.id, session_id=room.session_id
     )
     app[STORE].audit(
-        participant.id, "consent-given", f"session:{room.session_id}", purposes=purposes
+        participant.id,
+        "consent-given",
+        f"case:{room.case_id}",
+        session=room.session_id,
+        purposes=purposes,
+        how="in-call",
     )
-    await room.broadcast(consent_message(consent))
+    await announce_change(app, room.case_id, consent)
+
+
+async def announce_change(app: web.Application, case_id: str, consent: Consent) -> None:
+    """Tell every open room of this case: people see it, recorders and players act on it."""
+    consents = app[CONSENTS]
+    for room in app[ROOMS].of_case(case_id):
+        confirmed = consents.confirmed_in(room.session_id)
+        await room.broadcast(consent_message(consent, room, confirmed))
+        await room.consent_changed(tuple(consent.purposes))
 
 
 async def on_join(app: web.Application, room: Room, participant: Participant) -> None:
-    """Tell a newcomer what the family agreed to (and show the family the wording)."""
-    message = consent_message(app[CONSENTS].current(room.session_id))
+    """Tell a newcomer the current consent; the family also gets the wording for this session."""
+    consents = app[CONSENTS]
+    message = consent_message(
+        consents.current(room.case_id), room, consents.confirmed_in(room.session_id)
+    )
     if participant.role == "family":
-        message["wording"] = app[CONSENT_WORDING]
+        message["wording"] = wording_for(app[CONSENT_WORDING], room.kind)
     participant.outbox.send(message)

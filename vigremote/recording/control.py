@@ -12,7 +12,8 @@ from aiohttp import web
 
 from vigremote.accounts import current_user
 from vigremote.cases import owned_case
-from vigremote.consent.store import RECORDING_PURPOSE
+from vigremote.consent.access import uses_of
+from vigremote.consent.policy import recorded_for
 from vigremote.errors import UserError
 from vigremote.paths import recording_dir
 from vigremote.recording.recorder import RECORDER_ID, Recorder
@@ -22,13 +23,9 @@ from vigremote.state import CONFIG, CONSENTS, RECORDINGS, STORE
 
 log = logging.getLogger(__name__)
 MAX_NOTE = 200
-# What each kind of session records, and the purpose the family must have agreed to for it:
-# a filming session records the family for the practitioner's analysis; a shared review
-# records both cameras, kept for supervision.
-RECORDED = {
-    "filming": (("family",), RECORDING_PURPOSE),
-    "review": (("family", "practitioner"), "supervision"),
-}
+# Whose cameras each kind of session records: a filming session, the family's; a shared
+# review, both (the purpose each is recorded for is in consent/policy.py).
+RECORDED_PUBLISHERS = {"filming": ("family",), "review": ("family", "practitioner")}
 
 
 def recorder_of(app: web.Application, room: Room) -> Recorder:
@@ -36,9 +33,13 @@ def recorder_of(app: web.Application, room: Room) -> Recorder:
     existing = room.system(RECORDER_ID)
     if isinstance(existing, Recorder):
         return existing
-    publishers, purpose = RECORDED[room.kind]
     recorder = Recorder(
-        room, app[RECORDINGS], app[CONFIG].data_dir, room.broadcast, publishers, purpose
+        room,
+        app[RECORDINGS],
+        app[CONFIG].data_dir,
+        room.broadcast,
+        RECORDED_PUBLISHERS[room.kind],
+        recorded_for(room.kind),
     )
     room.add_system(recorder)
     return recorder
@@ -54,9 +55,14 @@ async def handle_record(
     if action == "start":
         if role != "practitioner":
             raise UserError("not-allowed", "only the session's practitioner can record")
-        consent = app[CONSENTS].current(room.session_id)
+        consents = app[CONSENTS]
+        consent = consents.current(room.case_id)
         if consent is None or not consent.allows(recorder.required_purpose):
             raise UserError("no-consent", "the family has not agreed to recording")
+        if not consents.confirmed_in(room.session_id):
+            raise UserError(
+                "no-consent", "the family has not confirmed their choices in this call yet"
+            )
         if recorder.state in ("recording", "paused"):
             raise UserError("already-recording", "a recording is already running")
         if not room.feed("family", "video").live:
@@ -104,9 +110,22 @@ async def handle_bookmark(
 
 
 async def on_join(app: web.Application, room: Room, participant: Participant) -> None:
+    """Always tell a newcomer the recording state, idle included: a page that reconnects after a
+    server restart (a new room, no recorder) must replace what it showed before, not keep it."""
     recorder = room.system(RECORDER_ID)
     if isinstance(recorder, Recorder):
         participant.outbox.send(recorder.status())
+        return
+    participant.outbox.send(
+        {
+            "type": "recording",
+            "state": "idle",
+            "paused_by": None,
+            "recording_id": None,
+            "elapsed_s": 0,
+            "message": None,
+        }
+    )
 
 
 def recording_json(store: RecordingStore, recording: Any) -> dict[str, Any]:
@@ -120,7 +139,10 @@ async def list_recordings(request: web.Request) -> web.Response:
     user = current_user(request)
     case = owned_case(request.app[STORE], user, request.match_info["case_id"])
     store = request.app[RECORDINGS]
-    recordings = [recording_json(store, r) for r in store.of_case(case.id)]
+    recordings = []
+    for recording in store.of_case(case.id):
+        # What the family's consent allows *now* (pages offer Analyse or Replay only then).
+        recordings.append(recording_json(store, recording) | uses_of(request.app, recording))
     return web.json_response({"recordings": recordings})
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import statistics
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from vigremote.consent.store import Consent
 from vigremote.media.passthrough import EncodedFrame
 from vigremote.paths import recording_dir
 from vigremote.recording.store import Recording, RecordingStore
-from vigremote.recording.writer import SegmentWriter, TimedFrame
+from vigremote.recording.writer import SegmentWriter, StoreWrites, TimedFrame, starts_cleanly
 from vigremote.rooms import Room
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,14 @@ KEYFRAME_INTERVAL_S = 2.0
 AUDIO_HOLD_MS = 80
 DEFAULT_VIDEO_HOLD_MS = 33
 GAP_THRESHOLD_MS = 1000
+# A step in a feed's video RTP time this much over its usual frame interval means frames were
+# lost (e.g. the receive buffer overflowed while the event loop was blocked): restart at a
+# keyframe, so no frame that refers to a lost one is written; mark holes of HOLE_MARK_MS or more.
+# Smaller steps are a busy browser skipping frames (nothing is missing); smaller losses show as
+# the tail of a frame (see writer.starts_cleanly).
+HOLE_FACTOR = 8.0
+HOLE_MIN_MS = 500
+HOLE_MARK_MS = 250
 RECORDER_ID = "recorder"
 _EXTENSIONS = {"VP8": "webm", "H264": "mkv"}
 
@@ -58,6 +68,9 @@ class _Track:
         self.video_generation: int | None = None
         self.last_video_ms: int | None = None
         self.anchors: dict[tuple[str, int], tuple[int, int, float]] = {}
+        self.last_video_pts: int | None = None  # RTP time of the last video frame seen
+        self.video_steps: deque[float] = deque(maxlen=15)  # recent frame intervals, ms
+        self.hole_from_ms: int | None = None  # where the picture stopped, while a hole is open
 
 
 class _Tap:
@@ -105,22 +118,25 @@ class Recorder:
         self._frozen_at: float | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
+        self._writes = StoreWrites()
+        self._background: set[asyncio.Future[Any]] = set()
 
     # -- room membership ----------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "role": self.role, "name": self.name, "media": self.state}
 
     def receive(self, message: dict[str, Any]) -> None:
-        """The recorder hears room broadcasts: withdrawn consent stops the recording."""
-        if message.get("type") != "consent" or self.state not in ("recording", "paused"):
-            return
-        consent = message.get("consent") or {}
-        if self.required_purpose not in consent.get("purposes", []):
-            asyncio.ensure_future(self.stop(reason="the family withdrew consent"))
+        """Room broadcasts are for people; the recorder acts on typed hooks only."""
+
+    async def on_consent(self, purposes: tuple[str, ...]) -> None:
+        """Withdrawn consent stops the recording at once."""
+        if self.state in ("recording", "paused") and self.required_purpose not in purposes:
+            await self.stop(reason="the family withdrew consent")
 
     async def close(self) -> None:
         if self.state in ("recording", "paused"):
             await self.stop(reason="everyone left the session")
+        await self._finish_background()
 
     def status(self) -> dict[str, Any]:
         """What the pages show: state, running time and which recording."""
@@ -149,7 +165,9 @@ class Recorder:
             tap = _Tap(self, track)
             for kind in ("video", "audio"):
                 feed = self.room.feed(track.publisher, kind)
-                feed.add_sink(tap)
+                # A tap that raises is detached by the feed (the viewers carry on); the
+                # recording then stops as failed, saying so, instead of silently going blind.
+                feed.add_sink(tap, on_failure=self._tap_failed)
                 self._taps.append((feed, tap))
         self._ticker = asyncio.create_task(self._tick(), name=f"recorder-{recording.id}")
         await self._announce(self.status())
@@ -217,6 +235,8 @@ class Recorder:
         if kind == "video":
             if generation != track.video_generation:
                 self._new_video_source(track, generation)
+            else:
+                self._find_hole(track, generation, frame)
             if track.need_keyframe:
                 if not frame.keyframe:
                     feed.request_keyframe()
@@ -230,6 +250,7 @@ class Recorder:
             self._open_segment(track, frame.codec)
         pts_ms = self._place(track, kind, generation, frame)
         if kind == "video":
+            self._close_hole(track, pts_ms)
             track.last_video_ms = pts_ms
         assert track.writer is not None
         track.writer.write(TimedFrame(kind, frame.codec, frame.data, pts_ms, frame.keyframe))
@@ -262,12 +283,47 @@ class Recorder:
         first = track.video_generation is None
         track.video_generation = generation
         track.need_keyframe = True
+        track.last_video_pts, track.hole_from_ms = None, None
+        track.video_steps.clear()
         now_ms = self.elapsed_ms()
         if not first and self.recording is not None and track.last_video_ms is not None:
             if now_ms - track.last_video_ms > GAP_THRESHOLD_MS:
-                rec_id, who = self.recording.id, track.publisher
-                self.store.add_mark(rec_id, track.last_video_ms / 1000, "gap-start", who, "server")
-                self.store.add_mark(rec_id, now_ms / 1000, "gap-end", who, "server")
+                self._mark_gap(track, track.last_video_ms, now_ms)
+
+    def _find_hole(self, track: _Track, generation: int, frame: EncodedFrame) -> None:
+        """Frames lost within one connection show as a jump in the video's RTP time (audio,
+        placed from its own RTP time, is not shifted by it) or as a frame that does not start
+        like one (the tail of a frame whose first packets were lost): restart at a keyframe."""
+        previous, track.last_video_pts = track.last_video_pts, frame.pts
+        if previous is None or ("video", generation) not in track.anchors:
+            return  # nothing placed yet, or since a resume: no hole to speak of
+        step_ms = (frame.pts - previous) * float(frame.time_base) * 1000
+        usual = statistics.median(track.video_steps) if track.video_steps else 1000 / 30
+        jumped = step_ms > max(HOLE_MIN_MS, HOLE_FACTOR * usual)
+        if not jumped and starts_cleanly(frame.codec, frame.data):
+            if step_ms > 0:
+                track.video_steps.append(step_ms)
+            return
+        if track.hole_from_ms is None and track.last_video_ms is not None:
+            track.hole_from_ms = track.last_video_ms + round(usual)
+        track.need_keyframe = True
+        log.warning("recording: %s's video lost packets (%.0f ms step)", track.publisher, step_ms)
+
+    def _close_hole(self, track: _Track, pts_ms: int) -> None:
+        """The picture is back after a hole: mark where it was missing, if it shows."""
+        start, track.hole_from_ms = track.hole_from_ms, None
+        if start is not None and pts_ms - start >= HOLE_MARK_MS:
+            self._mark_gap(track, start, pts_ms)
+
+    def _mark_gap(self, track: _Track, start_ms: int, end_ms: int) -> None:
+        if self.recording is None:
+            return
+        rec_id, who = self.recording.id, track.publisher
+        self._writes.submit(self._store_gap, rec_id, start_ms / 1000, end_ms / 1000, who)
+
+    def _store_gap(self, recording_id: str, start_s: float, end_s: float, who: str) -> None:
+        self.store.add_mark(recording_id, start_s, "gap-start", who, "server")
+        self.store.add_mark(recording_id, end_s, "gap-end", who, "server")
 
     def _open_segment(self, track: _Track, codec: str) -> None:
         assert self.recording is not None
@@ -283,7 +339,7 @@ class Recorder:
         """The video codec changed (a different browser rejoined): start a new file."""
         old, track.writer, track.codec = track.writer, None, None
         if old is not None:
-            self._loop.run_in_executor(None, old.close)
+            self._own(self._loop.run_in_executor(None, old.close))
 
     def _detach(self) -> None:
         for feed, tap in self._taps:
@@ -294,17 +350,32 @@ class Recorder:
             self._ticker = None
 
     async def _close_writers(self) -> None:
+        await self._writes.drain()
         for track in self._tracks:
             writer, track.writer, track.codec = track.writer, None, None
             track.video_generation = None
             if writer is not None:
                 await self._loop.run_in_executor(None, writer.close)
+        await self._finish_background()
+
+    def _own(self, work: asyncio.Future[Any]) -> None:
+        """Keep background work (file closes, failure handling) until stop awaits it."""
+        self._background.add(work)
+        work.add_done_callback(self._background.discard)
+
+    async def _finish_background(self) -> None:
+        current = asyncio.current_task()
+        pending = [f for f in self._background if f is not current]
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def _measure(self) -> tuple[float, int]:
         assert self.recording is not None
-        folder = recording_dir(self.data_dir, self.recording.case_id, self.recording.id)
-        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-        return self.elapsed_ms() / 1000, size
+        return self.elapsed_ms() / 1000, self._recording_size(self.recording)
+
+    def _recording_size(self, recording: Recording) -> int:
+        """Bytes in the recording's folder (blocking: file system calls)."""
+        folder = recording_dir(self.data_dir, recording.case_id, recording.id)
+        return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
     async def _tick(self) -> None:
         """Ask for a keyframe every 2 s (seekability) and keep the stored progress current."""
@@ -314,12 +385,19 @@ class Recorder:
                 for track in self._tracks:
                     self.room.feed(track.publisher, "video").request_keyframe()
             if self.recording is not None:
-                duration, size = self._measure()
-                self.store.set_progress(self.recording.id, duration, size)
+                # File and database work off the loop: a slow disk must not hold up frames.
+                recording = self.recording
+                size = await asyncio.to_thread(self._recording_size, recording)
+                duration = self.elapsed_ms() / 1000
+                await self._writes.run(self.store.set_progress, recording.id, duration, size)
 
     # -- failures -------------------------------------------------------------------------
     def _writer_failed_threadsafe(self, exc: BaseException) -> None:
-        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._writer_failed(exc)))
+        self._loop.call_soon_threadsafe(self._tap_failed, exc)
+
+    def _tap_failed(self, exc: BaseException) -> None:
+        """On the loop: a writer or a tap failed; the recording stops as failed."""
+        self._own(self._loop.create_task(self._writer_failed(exc)))
 
     async def _writer_failed(self, exc: BaseException) -> None:
         if self.recording is None or self.state not in ("recording", "paused"):
@@ -330,8 +408,8 @@ class Recorder:
         self._detach()
         for track in self._tracks:
             writer, track.writer = track.writer, None
-            if writer is not None and writer.failed is None:
-                self._loop.run_in_executor(None, writer.close)  # keep what the others wrote
+            if writer is not None and writer.failed is None:  # keep what the others wrote
+                self._own(self._loop.run_in_executor(None, writer.close))
         try:
             self.store.set_status(self.recording.id, "failed", self.message)
             t_s = self.elapsed_ms() / 1000

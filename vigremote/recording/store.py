@@ -132,6 +132,15 @@ class RecordingStore:
             self.set_status(rec_id, "interrupted", "the server stopped during the recording")
         return ids
 
+    def delete(self, recording_id: str) -> None:
+        """The recording's rows: its marks, its segment list and itself."""
+        for table, column in (
+            ("recording_marks", "recording_id"),
+            ("recording_segments", "recording_id"),
+            ("recordings", "id"),
+        ):
+            self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (recording_id,))
+
     def add_segment(self, recording_id: str, seq: int, file_name: str, codec: str) -> None:
         self._db.execute(
             "INSERT INTO recording_segments VALUES (?, ?, ?, ?)",

@@ -1,4 +1,5 @@
-"""Mux encoded frames into Matroska (WebM for VP8 + Opus) on a thread, never re-encoding.
+"""Mux encoded frames into Matroska (WebM for VP8 + Opus) on a thread, never re-encoding;
+and the recorder's store writes, off the event loop too.
 
 Crash safety comes from the container: Matroska is written cluster by cluster, and we close a
 cluster every second and flush it to the OS, so a SIGKILL loses at most the open cluster; the
@@ -9,6 +10,7 @@ disk stays playable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -48,6 +50,30 @@ def vp8_size(data: bytes) -> tuple[int, int]:
     width = int.from_bytes(data[6:8], "little") & 0x3FFF
     height = int.from_bytes(data[8:10], "little") & 0x3FFF
     return width, height
+
+
+def starts_cleanly(codec: str, data: bytes) -> bool:
+    """False for data that cannot begin an encoded video frame.
+
+    When packets are lost, aiortc's jitter buffer may skip past the hole into the middle of a
+    frame and hand on its tail as a frame; written, it and every frame after it until the next
+    keyframe decode to garbage. A VP8 frame begins with a 3-byte tag (RFC 6386 9.1: version 0-3,
+    first partition no longer than the frame, a start code after a key frame's tag); an H264
+    access unit from aiortc begins with an Annex-B start code.
+    """
+    name = codec.upper()
+    if name == "VP8":
+        if len(data) < 3:
+            return False
+        tag = int.from_bytes(data[:3], "little")
+        keyframe, version, first_partition = not tag & 1, (tag >> 1) & 7, tag >> 5
+        header = 10 if keyframe else 3
+        if version > 3 or not 0 < first_partition <= len(data) - header:
+            return False
+        return not keyframe or data[3:6] == b"\x9d\x01\x2a"
+    if name == "H264":
+        return data.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01"))
+    return True
 
 
 def h264_parameter_sets(data: bytes) -> bytes:
@@ -188,3 +214,32 @@ class SegmentWriter:
                 self.failed = exc
                 self._on_error(exc)
         self._sync()
+
+
+class StoreWrites:
+    """Store writes from the media path, on a worker thread, one at a time and in order.
+
+    A write can wait on the disk (SQLite's WAL is fsynced on commit); frames must not. The
+    connection is shared with the event loop thread (SQLite serializes calls on it); these
+    writes are serialized among themselves, and `drain` waits for them before a stop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        task = asyncio.create_task(self.run(write, *args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self, write: Callable[..., None], *args: Any) -> None:
+        async with self._lock:
+            try:
+                await asyncio.to_thread(write, *args)
+            except Exception:  # the database may sit on a full disk: the recording goes on
+                log.exception("recording store write %s failed", getattr(write, "__name__", ""))
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -154,6 +154,16 @@ def still_keyframe(png: Path, out_codec: str) -> bytes:
     return _encode(_sharp_encoder(out_codec, width, height), picture, 0, keyframe=True)
 
 
+def blank_keyframe(out_codec: str, size: tuple[int, int] | None = None) -> bytes:
+    """A black picture as one keyframe: what screens show once a clip is taken off (blocking)."""
+    width, height = size or (640, 480)
+    width, height = max(2, width - width % 2), max(2, height - height % 2)
+    picture = av.VideoFrame(width, height, "yuv420p")
+    for plane, value in zip(picture.planes, (16, 128, 128), strict=True):
+        plane.update(bytes([value]) * plane.buffer_size)
+    return _encode(_sharp_encoder(out_codec, width, height), picture, 0, keyframe=True)
+
+
 def _sharp_encoder(out_codec: str, width: int, height: int) -> Any:
     encoder: Any = av.CodecContext.create(_ENCODERS[out_codec], "w")
     encoder.width, encoder.height = width, height

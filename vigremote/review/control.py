@@ -1,7 +1,8 @@
 """Preparing and driving a shared review: REST to build the playlist, signalling to play it.
 
-Only clips and stills whose recording's consent covers "shared review with the family" (and
-whose family has not since withdrawn it) can be put in a review. The family never gets a clip
+Only clips and stills the family's current consent allows to be reviewed together
+(consent/policy.py, use "review") can be put in a review, and the player drops any whose
+consent is withdrawn, or that is deleted, while the review runs. The family never gets a clip
 file or URL: the server plays the clip into the call.
 """
 
@@ -14,40 +15,38 @@ from aiohttp import web
 
 from vigremote.accounts import current_user
 from vigremote.cases import family_link, owned_case, owned_session
-from vigremote.consent.store import ConsentStore
+from vigremote.consent import policy
+from vigremote.consent.access import current_purposes, recording_kind
 from vigremote.errors import UserError
 from vigremote.httpjson import error, read_json
 from vigremote.paths import case_dir
 from vigremote.recording.recorder import Recorder
-from vigremote.recording.store import RecordingStore
 from vigremote.review.player import Item, Player
 from vigremote.review.store import PlaylistItem
 from vigremote.rooms import Participant, Room
-from vigremote.state import CLIPS, CONFIG, CONSENTS, RECORDINGS, REVIEWS, SIGNER, STORE
+from vigremote.state import CLIPS, CONFIG, RECORDINGS, REVIEWS, ROOMS, SIGNER, STORE
+from vigremote.storage import NotFound
 
-SHARED_REVIEW = "shared_review"
 MAX_ITEMS = 30
+REVIEW_USE = "review"
+DELETED_NOTICE = "This clip was deleted, so it is no longer shown."
 
 
-def shareable(recordings: RecordingStore, consents: ConsentStore, recording_id: str) -> bool:
-    """The family agreed to shared review when recording, and has not withdrawn it since."""
-    recording = recordings.get(recording_id)
-    current = consents.current(recording.session_id)
-    return (
-        SHARED_REVIEW in recording.purposes
-        and current is not None
-        and current.allows(SHARED_REVIEW)
-    )
+def _needs(app: web.Application, recording_id: str) -> frozenset[str]:
+    """The purposes a clip or still of this recording needs to be shown in a review."""
+    kind = recording_kind(app, app[RECORDINGS].get(recording_id))
+    return policy.needed(kind, REVIEW_USE)
 
 
 def _candidates(app: web.Application, case_id: str) -> list[dict[str, Any]]:
-    recordings, consents, clips = app[RECORDINGS], app[CONSENTS], app[CLIPS]
+    clips = app[CLIPS]
+    purposes = set(current_purposes(app, case_id))
     out: list[dict[str, Any]] = []
     for clip in clips.clips_of(case_id):
-        ok = shareable(recordings, consents, clip.recording_id)
+        ok = _needs(app, clip.recording_id) <= purposes
         out.append({"kind": "clip", "id": clip.id, "title": clip.title, "eligible": ok})
     for still in clips.stills_of(case_id):
-        ok = shareable(recordings, consents, still.recording_id)
+        ok = _needs(app, still.recording_id) <= purposes
         title = still.caption or f"Still (frame {still.frame})"
         out.append({"kind": "still", "id": still.id, "title": title, "eligible": ok})
     return out
@@ -71,19 +70,29 @@ async def create_review(request: web.Request) -> web.Response:
     allowed = {(c["kind"], c["id"]): c for c in _candidates(request.app, case.id)}
     items: list[PlaylistItem] = []
     for entry in wanted:
-        key = (entry.get("kind"), entry.get("id")) if isinstance(entry, dict) else None
+        key = _item_key(entry)
         if key not in allowed:
             raise error(400, "not-in-case", "every item must be a clip or still of this case")
         if not allowed[key]["eligible"]:
             raise error(
                 403, "no-consent", f"the family did not agree to review {allowed[key]['title']!r}"
             )
-        items.append(PlaylistItem(str(key[0]), str(key[1])))
+        items.append(PlaylistItem(key[0], key[1]))
     session = store.add_session(case.id, "review")
     request.app[REVIEWS].set_playlist(session.id, items)
     store.audit(user.id, "review-created", f"session:{session.id}", items=len(items))
-    link = family_link(request.app[CONFIG], request.app[SIGNER], session)
+    link = family_link(store, request.app[CONFIG], request.app[SIGNER], session)
     return web.json_response({"session": session.to_json(), "family_link": link}, status=201)
+
+
+def _item_key(entry: object) -> tuple[str, str] | None:
+    """("clip" | "still", id) from a request's item, or None if it is not shaped like one."""
+    if not isinstance(entry, dict):
+        return None
+    kind, item_id = entry.get("kind"), entry.get("id")
+    if not isinstance(kind, str) or not isinstance(item_id, str):
+        return None
+    return kind, item_id
 
 
 async def get_playlist(request: web.Request) -> web.Response:
@@ -103,21 +112,24 @@ def add_routes(app: web.Application) -> None:
 
 
 def _items(app: web.Application, room: Room) -> list[Item]:
+    """The playlist as the player needs it; an item deleted since is left out."""
     folder = case_dir(app[CONFIG].data_dir, room.case_id)
     clips = app[CLIPS]
     items: list[Item] = []
     for entry in app[REVIEWS].playlist(room.session_id):
-        if entry.kind == "clip":
-            clip = clips.clip(entry.ref_id)
-            items.append(
-                Item(
-                    "clip", clip.id, clip.title, folder / "clips" / clip.file_name, clip.first_frame
-                )
-            )
-        else:
-            still = clips.still(entry.ref_id)
-            title = still.caption or f"Still (frame {still.frame})"
-            items.append(Item("still", still.id, title, folder / "stills" / still.file_name))
+        try:
+            if entry.kind == "clip":
+                clip = clips.clip(entry.ref_id)
+                path, title = folder / "clips" / clip.file_name, clip.title
+                needs, first = _needs(app, clip.recording_id), clip.first_frame
+            else:
+                still = clips.still(entry.ref_id)
+                path, title = folder / "stills" / still.file_name, still.caption
+                title = title or f"Still (frame {still.frame})"
+                needs, first = _needs(app, still.recording_id), 0
+        except NotFound:
+            continue
+        items.append(Item(entry.kind, entry.ref_id, title, path, first, needs))
     return items
 
 
@@ -126,12 +138,27 @@ async def player_of(app: web.Application, room: Room) -> Player:
     existing = room.system(Player.id)
     if isinstance(existing, Player):
         return existing
-    player = Player(room, _items(app, room), room.broadcast, app[CONFIG].video_codecs[0])
+    player = Player(
+        room,
+        _items(app, room),
+        room.broadcast,
+        app[CONFIG].video_codecs[0],
+        current_purposes(app, room.case_id),
+    )
     room.add_system(player)
     player.events.append(lambda action, detail: _note_event(app, room, action, detail))
     if player.items:
         await player.select(0)
     return player
+
+
+async def drop_from_reviews(app: web.Application, case_id: str, gone: list[PlaylistItem]) -> None:
+    """Deleted clips or stills leave every playlist, and every running review at once."""
+    app[REVIEWS].remove_items(gone)
+    for room in app[ROOMS].of_case(case_id):
+        player = room.system(Player.id)
+        if isinstance(player, Player):
+            await player.remove({(i.kind, i.ref_id) for i in gone}, DELETED_NOTICE)
 
 
 def _note_event(app: web.Application, room: Room, action: str, detail: dict[str, Any]) -> None:
@@ -187,9 +214,15 @@ async def handle_review(
                 raise UserError("bad-review", "a step is one frame: delta -1 or 1")
             await player.step(delta)
         elif action == "speed":
-            await player.set_speed(float(message.get("speed", 0)))
+            speed = message.get("speed")
+            if not isinstance(speed, int | float) or isinstance(speed, bool):
+                raise UserError("bad-review", "'speed' must be 0.25, 0.5 or 1")
+            await player.set_speed(float(speed))
         elif action == "loop":
-            await player.set_loop(bool(message.get("on")))
+            on = message.get("on")
+            if not isinstance(on, bool):
+                raise UserError("bad-review", "'on' must be true or false")
+            await player.set_loop(on)
         elif action == "select":
             await player.select(_number(message, "item"))
         elif action in ("accept-pause", "dismiss-pause"):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vigremote.media.passthrough import EncodedFrame
-from vigremote.review.clipmedia import ClipCodec, ClipMedia, still_keyframe
+from vigremote.review.clipmedia import ClipCodec, ClipMedia, blank_keyframe, still_keyframe
 from vigremote.rooms import PLAYER, Room
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ MAX_LATE_S = 0.3
 # A held picture is sent again after these delays (then every 5 s): a viewer whose first
 # packets were lost while connecting, or who lost one, gets it without having to ask.
 HOLD_REFRESH_S = (0.3, 0.7, 1.5, 3.0)
+WITHDRAWN_NOTICE = "Consent to show this clip was taken back, so it is no longer shown."
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Item:
     title: str
     path: Path
     first_frame: int = 0  # the clip's first frame number in its recording (for the notes)
+    # The consent purposes that must all hold for it to be shown (consent/policy.py).
+    needs: frozenset[str] = frozenset()
 
 
 Announce = Callable[[dict[str, Any]], Awaitable[None]]
@@ -53,9 +56,20 @@ class Player:
     role = "player"
     name = "Clip player"
 
-    def __init__(self, room: Room, items: list[Item], announce: Announce, out_codec: str = "VP8"):
+    def __init__(
+        self,
+        room: Room,
+        items: list[Item],
+        announce: Announce,
+        out_codec: str = "VP8",
+        purposes: tuple[str, ...] = (),
+    ):
         self.room = room
-        self.items = items
+        self._playlist = list(items)
+        self._purposes = frozenset(purposes)
+        # What may be shown now: the playlist less what the family's consent does not cover.
+        self.items = [i for i in items if i.needs <= self._purposes]
+        self.notice: str | None = None  # why something was taken off screen, for everyone
         self._announce = announce
         self.out_codec = out_codec
         self.events: list[EventSink] = []
@@ -72,6 +86,7 @@ class Player:
         self._force_keyframe = False
         self._task: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._following: asyncio.Future[None] | None = None
         self._t0 = time.monotonic()
         self._video = room.feed(PLAYER, "video")
         self._audio = room.feed(PLAYER, "audio")
@@ -103,11 +118,41 @@ class Player:
         if message.get("type") == "recording":
             self._recording_seen = message.get("state") in ("recording", "paused")
 
+    async def on_consent(self, purposes: tuple[str, ...]) -> None:
+        """The family changed their consent: what it no longer covers leaves the screen now."""
+        self._purposes = frozenset(purposes)
+        await self._refilter(WITHDRAWN_NOTICE)
+
+    async def remove(self, keys: set[tuple[str, str]], notice: str) -> None:
+        """Items deleted from the case leave the playlist (and the screen, if showing)."""
+        self._playlist = [i for i in self._playlist if (i.kind, i.id) not in keys]
+        await self._refilter(notice)
+
+    async def _refilter(self, notice: str) -> None:
+        async with self._commands:
+            showing = self.items[self.index] if 0 <= self.index < len(self.items) else None
+            self.items = [i for i in self._playlist if i.needs <= self._purposes]
+            if showing is not None and showing in self.items:
+                self.index = self.items.index(showing)
+            elif showing is not None:
+                await self._stop_task()
+                size = (self.media.index.width, self.media.index.height) if self.media else None
+                self.index, self.media, self.codec, self.frame = -1, None, None, 0
+                self.pause_request, self.notice = None, notice
+                picture = await asyncio.to_thread(blank_keyframe, self.out_codec, size)
+                self._hold_bytes(picture)
+                self._event("removed", kind=showing.kind, id=showing.id)
+        await self._announce(self.status())
+
     async def close(self) -> None:
         await self._stop_task()
         self._held = None
-        if self._refresher is not None:
-            self._refresher.cancel()
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
+        if self._following is not None:  # shadow decoding in a thread: let it finish
+            await asyncio.gather(self._following, return_exceptions=True)
 
     def status(self) -> dict[str, Any]:
         item = self.items[self.index] if 0 <= self.index < len(self.items) else None
@@ -130,6 +175,7 @@ class Player:
             "speed": self.speed,
             "loop": self.loop,
             "pause_request": self.pause_request,
+            "notice": self.notice,
         }
 
     # -- commands (the practitioner's) ----------------------------------------------------
@@ -139,7 +185,7 @@ class Player:
         async with self._commands:
             await self._stop_task()
             item = self.items[index]
-            self.index, self.frame, self.pause_request = index, 0, None
+            self.index, self.frame, self.pause_request, self.notice = index, 0, None, None
             if item.kind == "still":
                 self.media, self.codec = None, None
                 picture = await asyncio.to_thread(still_keyframe, item.path, self.out_codec)
@@ -273,7 +319,11 @@ class Player:
         elif media.codec == self.out_codec and (self._in_sync or original_key):
             self._in_sync = True
             data, key = media.video[number], original_key
-            asyncio.get_running_loop().run_in_executor(None, codec.follow, number)
+            if self._following is None or self._following.done():
+                # One shadow decode at a time (follow catches up in one go when it runs).
+                self._following = asyncio.get_running_loop().run_in_executor(
+                    None, codec.follow, number
+                )
         else:
             data, key = await asyncio.to_thread(codec.continue_from, number), False
         self._held = None

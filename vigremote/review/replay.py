@@ -27,7 +27,7 @@ def _publisher(file_name: str) -> str:
 
 
 async def timeline(request: web.Request) -> web.Response:
-    recording, _ = owned_recording(request)
+    recording, _ = owned_recording(request, "replay")
     store, clips = request.app[RECORDINGS], request.app[CLIPS]
     cameras = [
         {
@@ -70,7 +70,7 @@ async def timeline(request: web.Request) -> web.Response:
 
 
 async def segment_media(request: web.Request) -> web.StreamResponse:
-    recording, folder = owned_recording(request)
+    recording, folder = owned_recording(request, "replay")
     names = request.app[RECORDINGS].segments(recording.id)
     try:
         seq = int(request.match_info["seq"])

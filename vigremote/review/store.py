@@ -42,6 +42,13 @@ class ReviewStore:
                 (session_id, position, item.kind, item.ref_id),
             )
 
+    def remove_items(self, items: list[PlaylistItem]) -> None:
+        """Take deleted clips or stills out of every playlist (the order of the rest is kept)."""
+        for item in items:
+            self._db.execute(
+                "DELETE FROM review_items WHERE kind = ? AND ref_id = ?", (item.kind, item.ref_id)
+            )
+
     def playlist(self, session_id: str) -> list[PlaylistItem]:
         rows = self._db.execute(
             "SELECT kind, ref_id FROM review_items WHERE session_id = ? ORDER BY position",

@@ -1,0 +1,80 @@
+"""Deleting a recording with everything made from it: clips, stills, caches, playlist entries.
+
+The practitioner who owns the case may delete a recording at any time, whatever the consent
+(deleting never shows anything). Files go first, then the records, so a crash half way leaves
+records whose files are gone (shown as "nothing on disk") rather than bytes nobody can find.
+A running review drops a deleted clip at once; a recording still being made is refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from aiohttp import web
+
+from vigremote.accounts import current_user
+from vigremote.cases import owned_case
+from vigremote.clips.analysis_api import job
+from vigremote.clips.clips_api import remove_clip_files
+from vigremote.httpjson import error
+from vigremote.paths import case_dir, recording_dir
+from vigremote.recording.recorder import RECORDER_ID, Recorder
+from vigremote.review.control import drop_from_reviews
+from vigremote.review.store import PlaylistItem
+from vigremote.state import CLIPS, CONFIG, MEDIA_LOCKS, RECORDINGS, ROOMS, STORE
+
+
+def _being_recorded(app: web.Application, case_id: str, recording_id: str) -> bool:
+    for room in app[ROOMS].of_case(case_id):
+        recorder = room.system(RECORDER_ID)
+        if isinstance(recorder, Recorder) and recorder.recording is not None:
+            if recorder.recording.id == recording_id and recorder.state in ("recording", "paused"):
+                return True
+    return False
+
+
+async def delete_recording(request: web.Request) -> web.Response:
+    user = current_user(request)
+    app = request.app
+    recording = app[RECORDINGS].get(request.match_info["recording_id"])
+    owned_case(app[STORE], user, recording.case_id)
+    if _being_recorded(app, recording.case_id, recording.id):
+        raise error(409, "still-recording", "stop the recording before deleting it")
+    clip_store = app[CLIPS]
+    clips = [c for c in clip_store.clips_of(recording.case_id) if c.recording_id == recording.id]
+    stills = [s for s in clip_store.stills_of(recording.case_id) if s.recording_id == recording.id]
+    data_dir = app[CONFIG].data_dir
+    folder = recording_dir(data_dir, recording.case_id, recording.id)
+    case_folder = case_dir(data_dir, recording.case_id)
+    gone = [PlaylistItem("clip", c.id) for c in clips]
+    gone += [PlaylistItem("still", s.id) for s in stills]
+    await drop_from_reviews(app, recording.case_id, gone)
+
+    def remove_files() -> None:
+        for clip in clips:
+            remove_clip_files(case_folder / "clips" / clip.file_name)
+        for still in stills:
+            (case_folder / "stills" / still.file_name).unlink(missing_ok=True)
+        shutil.rmtree(folder)
+
+    # Under the recording's media lock: no remux or cut is writing into the folder meanwhile.
+    await job(request, recording.id, remove_files)
+    for clip in clips:
+        clip_store.delete_clip(clip.id)
+    for still in stills:
+        clip_store.delete_still(still.id)
+    app[RECORDINGS].delete(recording.id)
+    app[STORE].audit(
+        user.id,
+        "recording-deleted",
+        f"recording:{recording.id}",
+        case=recording.case_id,
+        clips=len(clips),
+        stills=len(stills),
+    )
+    app[MEDIA_LOCKS].pop(recording.id, None)
+    return web.json_response({"deleted": recording.id, "clips": len(clips), "stills": len(stills)})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_delete("/api/recordings/{recording_id}", delete_recording)
