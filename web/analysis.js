@@ -14,6 +14,8 @@ let current = 0;
 /** @type {string|null} */ let editingClip = null; // re-trimming this clip instead of cutting a new one
 
 
+/** @type {number|undefined} */ let seekWatchdog;
+
 /** Show exactly frame `index` (paused). */
 function showFrame(/** @type {number} */ index) {
   if (!times.length) return;
@@ -21,6 +23,15 @@ function showFrame(/** @type {number} */ index) {
   current = Math.max(0, Math.min(index, times.length - 1));
   video.currentTime = seekTimeFor(times, current);
   render();
+  // Chromium now and then never finishes a seek that follows many quick ones (the picture
+  // stays blank): ask again for the same frame if it has not arrived in a moment.
+  window.clearTimeout(seekWatchdog);
+  const wanted = current;
+  seekWatchdog = window.setTimeout(function retry() {
+    if (wanted !== current || !video.seeking) return;
+    video.currentTime = seekTimeFor(times, current);
+    seekWatchdog = window.setTimeout(retry, 700);
+  }, 700);
 }
 
 function render() {

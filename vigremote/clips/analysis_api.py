@@ -53,6 +53,11 @@ async def playback_of(request: web.Request, recording: Recording, folder: Path) 
     sources = [folder / n for n in names if (folder / n).exists()]
     if not sources:
         raise error(409, "no-media", "nothing of this recording is on disk yet")
+    # A browser seeking sends range requests one after another: when the copy is up to date
+    # they must not queue behind a long job (thumbnails) holding the recording's lock.
+    ready = await asyncio.to_thread(media.fresh_playback, sources, folder)
+    if ready is not None:
+        return ready
     return await job(request, recording.id, lambda: media.playback_file(sources, folder))
 
 

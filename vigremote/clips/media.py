@@ -44,15 +44,25 @@ def _written(target: Path, sources: list[Path]) -> None:
     meta.chmod(0o600)
 
 
+def _playback_target(source: Path, folder: Path) -> tuple[Path, str]:
+    with av.open(str(source)) as probe:
+        codec = probe.streams.video[0].codec_context.name
+    return folder / ("playback.webm" if codec == "vp8" else "playback.mp4"), codec
+
+
+def fresh_playback(sources: list[Path], folder: Path) -> Path | None:
+    """The playback copy if it is up to date (no lock needed: it is replaced atomically)."""
+    target, _ = _playback_target(sources[0], folder)
+    return target if _fresh(target, sources[:1]) else None
+
+
 def playback_file(sources: list[Path], folder: Path) -> Path:
     """One file a browser can play and seek: the first segment's packets, copied, with an index.
 
     VP8 goes to WebM; H264 (stored in Matroska, which browsers do not play) goes to MP4.
     """
     source = sources[0]
-    with av.open(str(source)) as probe:
-        codec = probe.streams.video[0].codec_context.name
-    target = folder / ("playback.webm" if codec == "vp8" else "playback.mp4")
+    target, codec = _playback_target(source, folder)
     if _fresh(target, [source]):
         return target
     tmp = folder / (target.name + ".part")
