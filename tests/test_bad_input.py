@@ -7,7 +7,13 @@ import pytest
 
 from tests.conftest import RunningServer, login
 from tests.review_helpers import review
-from tests.test_signalling import Filming, closed_with, filming, roster_until  # noqa: F401
+from tests.test_signalling import (  # noqa: F401
+    Filming,
+    closed_with,
+    filming,
+    replies_to,
+    roster_until,
+)
 
 DEEP = "[" * 30000 + "]" * 30000
 NOT_UNICODE = "the JSON holds text that is not valid Unicode"
@@ -85,3 +91,14 @@ async def test_unusable_json_over_rest_is_400_and_creates_nothing(server: Runnin
                 assert resp.status == 400, await resp.text()
                 assert (await resp.json())["error"]["code"] == "not-in-case"
         assert server.store.sessions_of(case.id) == []
+
+
+@pytest.mark.parametrize("off", ["audio", ["audio", "audio", "video"], [["audio"]], ["speaker"]])
+async def test_a_bad_muted_message_is_a_user_error_and_changes_nothing(
+    filming: Filming,  # noqa: F811
+    off: object,
+) -> None:
+    async with filming.family() as (family, _):
+        replies = await replies_to(family, {"type": "muted", "off": off})
+        assert [r["code"] for r in replies] == ["bad-muted"]
+        assert (await filming.member("family")).muted == ()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from vigremote import accounts, cases, openapi, origin, pages, signalling
+from vigremote import accounts, cases, openapi, origin, pages, presence, signalling
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.clips import analysis_api, clips_api
 from vigremote.clips.store import ClipStore
@@ -59,6 +59,7 @@ def create_app(config: Config) -> web.Application:
         "record": recording_control.handle_record,
         "bookmark": recording_control.handle_bookmark,
         "review": review_control.handle_review,
+        "muted": presence.handle_muted,
     }
     app[MESSAGE_HANDLERS] = handlers
     join_hooks: list[JoinHook] = [

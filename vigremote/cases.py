@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from vigremote import family_links
 from vigremote.accounts import current_login_id, current_user
 from vigremote.auth import TokenSigner
 from vigremote.config import Config
@@ -33,7 +34,15 @@ def family_link(store: Store, config: Config, signer: TokenSigner, session: Sess
         token_id=link_id,
     )
     store.set_family_link(session.id, link_id)
-    return f"{config.base_url}/f/{token}"
+    link = f"{config.base_url}/f/{token}"
+    family_links.replace_code(store.db, session.id, link)  # the short form, replaced with it
+    return link
+
+
+def short_form(store: Store, config: Config, session: Session) -> dict[str, str]:
+    """The short link and code of the session's current family link (for the case page)."""
+    code = family_links.code_of_session(store.db, session.id) or ""
+    return {"code": code, "short_link": family_links.short_link(config.base_url, code)}
 
 
 def link_in_force(session: Session, token_id: str) -> bool:
@@ -46,7 +55,7 @@ def open_session(store: Store, config: Config, signer: TokenSigner, case: Case) 
     session = store.add_session(case.id, "filming")
     store.audit(case.owner_id, "session-created", f"session:{session.id}", case=case.id)
     link = family_link(store, config, signer, session)
-    return {"session": session.to_json(), "family_link": link}
+    return {"session": session.to_json(), "family_link": link} | short_form(store, config, session)
 
 
 def owned_case(store: Store, user: User, case_id: str) -> Case:
@@ -125,7 +134,20 @@ async def new_family_link(request: web.Request) -> web.Response:
         for member in await room.members():
             if member.role == "family":
                 member.disconnect(CLOSE_POLICY, "this link was replaced by a newer one")
-    return web.json_response({"family_link": link})
+    short = short_form(store, request.app[CONFIG], session)
+    return web.json_response({"family_link": link} | short)
+
+
+async def family_link_qr(request: web.Request) -> web.Response:
+    """The current short family link as a QR code, for the family to scan off the screen."""
+    user = current_user(request)
+    store = request.app[STORE]
+    _, session = owned_session(store, user, request.match_info["session_id"])
+    code = family_links.code_of_session(store.db, session.id)
+    if code is None or not session.is_open:
+        raise error(404, "no-family-link", "this session has no family link in force")
+    svg = family_links.qr_svg(family_links.short_link(request.app[CONFIG].base_url, code))
+    return web.Response(body=svg, content_type="image/svg+xml")
 
 
 async def join_token(request: web.Request) -> web.Response:
@@ -165,5 +187,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/cases/{case_id}/sessions", create_session)
     app.router.add_get("/api/sessions/{session_id}", get_session)
     app.router.add_post("/api/sessions/{session_id}/family-link", new_family_link)
+    app.router.add_get("/api/sessions/{session_id}/family-link.svg", family_link_qr)
+    family_links.add_routes(app)
     app.router.add_post("/api/sessions/{session_id}/join-token", join_token)
     app.router.add_post("/api/sessions/{session_id}/end", end_session)

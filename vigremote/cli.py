@@ -40,6 +40,9 @@ def _config(args: argparse.Namespace) -> Config:
         redis_url=args.redis_url,
         secure_cookies=bool(getattr(args, "cert", None))
         or (args.public_url or "").startswith("https:"),
+        # The organisation's own sentences for families; unset ones keep Config's defaults.
+        retention_text=(args.retention_text or "").strip() or Config.retention_text,
+        contact_text=(args.org_contact or "").strip() or Config.contact_text,
     )
 
 
@@ -180,6 +183,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ice-username", help="TURN username")
     parser.add_argument("--ice-credential", help="TURN password")
     parser.add_argument("--redis-url", help="share live state through Redis (later releases)")
+    parser.add_argument(
+        "--retention-text",
+        help="one sentence for families: how long recordings are kept, e.g. "
+        "'Recordings are deleted 12 months after your last session.'",
+    )
+    parser.add_argument(
+        "--org-contact",
+        help="one sentence for families: whom to contact, e.g. "
+        "'Questions? Call the Family Team on 01234 567890.'",
+    )
 
 
 def parser() -> argparse.ArgumentParser:

@@ -61,6 +61,24 @@ class Config:
     video_codecs: tuple[str, ...] = ("VP8", "H264")
     web_dir: Path = field(default_factory=default_web_dir)
     secure_cookies: bool = False
+    # Told to families with the consent question (plain sentences; each organisation sets its own).
+    retention_text: str = (
+        "Recordings are kept safely only as long as your practitioner's work with you needs "
+        "them, and are then deleted."
+    )
+    withdraw_text: str = (
+        "You can change your mind at any time, also after the call: open this same link again "
+        "and untick what you no longer agree to, or tell your practitioner."
+    )
+    contact_text: str = "If you have a question or a worry, ask your practitioner."
+
+    def consent_notes(self) -> dict[str, str]:
+        """The organisation's own lines sent with the consent wording (kept, withdraw, contact)."""
+        return {
+            "retention_text": self.retention_text,
+            "withdraw_text": self.withdraw_text,
+            "contact_text": self.contact_text,
+        }
 
     @property
     def base_url(self) -> str:

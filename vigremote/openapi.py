@@ -187,7 +187,11 @@ def document() -> dict[str, Any]:
             },
             "/api/sessions/{session_id}/family-link": {
                 "parameters": session_id,
-                "post": _op("Issue a fresh family link"),
+                "post": _op("Issue a fresh family link (revokes older ones); with its short form"),
+            },
+            "/api/sessions/{session_id}/family-link.svg": {
+                "parameters": session_id,
+                "get": _op("QR code (SVG) of the current short family link", write=False),
             },
             "/api/sessions/{session_id}/join-token": {
                 "parameters": session_id,

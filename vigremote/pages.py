@@ -50,6 +50,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", root)
     app.router.add_get("/app", _page("practitioner.html"))
     app.router.add_get("/f/{token}", _page("family.html"))
+    # A cut or mangled link still opens the family page, which says what went wrong (no 404).
+    app.router.add_get("/f", _page("family.html"))
+    app.router.add_get("/f/", _page("family.html"))
+    app.router.add_get("/f/{rest:.+}", _page("family.html"))
     app.router.add_get("/analysis/{recording_id}", _page("analysis.html"))
     app.router.add_get("/review/{session_id}", _page("review.html"))
     app.router.add_get("/replay/{recording_id}", _page("replay.html"))

@@ -112,9 +112,18 @@ class Participant:
     media_state: str = "none"
     login_id: str | None = None  # a practitioner's login: logging out hangs up this socket
     disconnect: Callable[[int, str], None] = lambda code, reason: None
+    muted: tuple[str, ...] = ()  # "audio"/"video" this person turned off (see presence.py)
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "role": self.role, "name": self.name, "media": self.media_state}
+        described: dict[str, Any] = {
+            "id": self.id,
+            "role": self.role,
+            "name": self.name,
+            "media": self.media_state,
+        }
+        if self.muted:
+            described["muted"] = list(self.muted)
+        return described
 
 
 class Room:

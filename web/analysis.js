@@ -1,17 +1,58 @@
 // Micro-analysis page: step through a recording frame by frame and cut clips and stills.
 import { api, whoAmI } from './api.js';
 import { $, tell } from './ui.js';
-import { formatTime, frameAt, seekTimeFor } from './frames.js';
+import { describeFrame, formatTime, frameAt, frameSecondsAway, seekTimeFor } from './frames.js';
 
 const recordingId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
 const video = /** @type {HTMLVideoElement} */ ($('analysis-video'));
 /** @type {number[]} */ let times = [];
 /** @type {number[]} */ let bookmarks = [];
+/** @typedef {{t_s: number, note: string}} Bookmark */
+/** @type {Bookmark[]} */ let bookmarkNotes = [];
 let current = 0;
 /** @type {number|null} */ let inFrame = null;
 /** @type {number|null} */ let outFrame = null;
 /** @type {string|null} */ let caseId = null;
 /** @type {string|null} */ let editingClip = null; // re-trimming this clip instead of cutting a new one
+/** @type {number|null} */ let previewEnd = null; // playing the selection: stop on this frame
+/** @type {number|undefined} */ let messageTimer;
+/** @type {Set<string>} */ const work = new Set();
+
+/**
+ * Show a message in the toast area at the bottom of the screen (where the practitioner is
+ * looking, wherever the page is scrolled). Confirmations clear themselves; problems stay
+ * until the next message or a click on them.
+ */
+function notify(/** @type {string} */ text, /** @type {'done'|'problem'} */ kind = 'done') {
+  tell(text);
+  $('message').dataset.kind = kind;
+  window.clearTimeout(messageTimer);
+  if (kind === 'done') messageTimer = window.setTimeout(() => tell(''), 8000);
+}
+
+/**
+ * Run a long request (thumbnails, preparing the recording, cutting) with a visible
+ * "Working…" line and spinner for as long as it runs.
+ * @template T
+ * @param {string} label what is being done, in plain words
+ * @param {() => Promise<T>} run
+ * @returns {Promise<T>}
+ */
+async function working(label, run) {
+  work.add(label);
+  showWork();
+  try {
+    return await run();
+  } finally {
+    work.delete(label);
+    showWork();
+  }
+}
+
+function showWork() {
+  $('work').hidden = work.size === 0;
+  $('work-text').textContent = `Working… ${[...work].join(', ')}`;
+}
 
 
 /** @type {number|undefined} */ let seekWatchdog;
@@ -41,8 +82,10 @@ function render() {
   $('play').textContent = video.paused ? 'Play' : 'Pause';
   const total = times.length ? times[times.length - 1] : 1;
   $('playhead').style.left = `${(100 * (times[current] || 0)) / total}%`;
-  $('in-label').textContent = `in: ${inFrame ?? '–'}`;
-  $('out-label').textContent = `out: ${outFrame ?? '–'}`;
+  $('in-label').textContent = `In: ${inFrame === null ? 'not set' : describeFrame(times, inFrame)}`;
+  $('out-label').textContent = `Out: ${outFrame === null ? 'not set' : describeFrame(times, outFrame)}`;
+  $('preview').disabled = inFrame === null || outFrame === null || outFrame < inFrame;
+  $('preview').textContent = previewEnd === null ? '▶ Play selection' : '■ Stop';
   const range = $('range');
   range.hidden = inFrame === null || outFrame === null;
   if (!range.hidden) {
@@ -61,6 +104,7 @@ function follow() {
       if (!video.paused) {
         current = frameAt(times, meta.mediaTime);
         render();
+        stopAtOut();
       }
       anyVideo.requestVideoFrameCallback(onFrame);
     };
@@ -70,14 +114,43 @@ function follow() {
     if (!video.paused) {
       current = frameAt(times, video.currentTime);
       render();
+      stopAtOut();
     }
   });
   video.addEventListener('pause', () => {
+    previewEnd = null;
     // Settle on an exact frame when playback stops.
     current = frameAt(times, video.currentTime);
     showFrame(current);
   });
   video.addEventListener('play', render);
+}
+
+/** While the selection plays: hold on its out frame once it is reached. */
+function stopAtOut() {
+  if (previewEnd !== null && current >= previewEnd) {
+    const end = previewEnd;
+    previewEnd = null;
+    showFrame(end);
+  }
+}
+
+/** Play the selection from its in frame, stopping on its out frame (again: stop). */
+function previewSelection() {
+  if (previewEnd !== null) {
+    video.pause();
+    return;
+  }
+  if (inFrame === null || outFrame === null || outFrame < inFrame) {
+    notify('Set an in point and a later out point first.', 'problem');
+    return;
+  }
+  const end = outFrame;
+  showFrame(inFrame);
+  video.play().then(() => {
+    previewEnd = end;
+    render();
+  }).catch(() => {});
 }
 
 function togglePlay() {
@@ -99,14 +172,19 @@ function jumpBookmark(/** @type {number} */ direction) {
 async function buildTimeline() {
   const total = times[times.length - 1] || 1;
   const marks = $('marks');
-  for (const t of bookmarks) {
+  for (const bookmark of bookmarkNotes) {
     const mark = document.createElement('div');
     mark.className = 'mark';
-    mark.style.left = `${(100 * t * 1000) / total}%`;
+    mark.style.left = `${(100 * bookmark.t_s * 1000) / total}%`;
+    mark.title = `Bookmark at ${formatTime(bookmark.t_s)}${bookmark.note ? `: ${bookmark.note}` : ''}`;
+    mark.addEventListener('click', (event) => {
+      event.stopPropagation();
+      showFrame(frameAt(times, bookmark.t_s));
+    });
     marks.append(mark);
   }
   try {
-    const thumbs = await api('GET', `/api/recordings/${recordingId}/thumbnails`);
+    const thumbs = await working('making thumbnails', () => api('GET', `/api/recordings/${recordingId}/thumbnails`));
     const strip = $('thumbs');
     thumbs.times_s.forEach((/** @type {number} */ t, /** @type {number} */ i) => {
       const cell = document.createElement('div');
@@ -120,9 +198,9 @@ async function buildTimeline() {
     });
     strip.style.height = `${thumbs.height}px`;
   } catch (error) {
-    tell(/** @type {Error} */ (error).message);
+    notify(/** @type {Error} */ (error).message, 'problem');
   }
-  const audio = await api('GET', `/api/recordings/${recordingId}/audio-activity`).catch(() => null);
+  const audio = await working('reading the sound', () => api('GET', `/api/recordings/${recordingId}/audio-activity`)).catch(() => null);
   if (audio) {
     const canvas = /** @type {HTMLCanvasElement} */ ($('audio-band'));
     canvas.width = Math.max(1, audio.levels.length);
@@ -139,6 +217,55 @@ async function buildTimeline() {
     const fraction = (event.clientX - box.left) / box.width;
     showFrame(frameAt(times, (fraction * total) / 1000));
   });
+}
+
+/** The bookmarks made while filming, with their notes: a click shows that moment. */
+function listBookmarks() {
+  const list = $('bookmark-list');
+  list.replaceChildren();
+  for (const bookmark of bookmarkNotes) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    const time = document.createElement('span');
+    time.className = 'time';
+    time.textContent = formatTime(bookmark.t_s);
+    button.append(time, ` ${bookmark.note || '(no note)'}`);
+    button.addEventListener('click', () => showFrame(frameAt(times, bookmark.t_s)));
+    const item = document.createElement('li');
+    item.append(button);
+    list.append(item);
+  }
+  $('no-bookmarks').hidden = bookmarkNotes.length > 0;
+}
+
+/** The clips already cut from this recording: a click loads its in and out. */
+async function listClips() {
+  if (!caseId) return;
+  const { clips } = await api('GET', `/api/cases/${caseId}/clips`);
+  const mine = clips.filter((/** @type {{recording_id: string}} */ c) => c.recording_id === recordingId);
+  const list = $('clip-list');
+  list.replaceChildren();
+  for (const clip of mine) {
+    const item = document.createElement('li');
+    item.dataset.clip = clip.id;
+    const load = document.createElement('button');
+    load.type = 'button';
+    load.className = 'load-clip';
+    load.textContent = `${clip.title}: ${describeFrame(times, clip.first_frame)} to ${describeFrame(times, clip.last_frame)}, ${clip.duration_s.toFixed(2)} s`;
+    load.title = 'Load its in and out points';
+    load.addEventListener('click', () => {
+      inFrame = clip.first_frame;
+      outFrame = clip.last_frame;
+      showFrame(clip.first_frame);
+      notify(`In and out of "${clip.title}" loaded: press "Play selection" to watch it.`);
+    });
+    const edit = document.createElement('a');
+    edit.href = `/analysis/${encodeURIComponent(recordingId)}?clip=${encodeURIComponent(clip.id)}`;
+    edit.textContent = 'Change its in and out';
+    item.append(load, ' ', edit);
+    list.append(item);
+  }
+  $('no-clips').hidden = mine.length > 0;
 }
 
 async function loadTags() {
@@ -158,33 +285,39 @@ async function loadTags() {
 $('clip-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   if (inFrame === null || outFrame === null || outFrame < inFrame) {
-    tell('Set an in point and a later out point first.');
+    notify('Set an in point and a later out point first.', 'problem');
     return;
   }
   const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
   const tags = [...$('tags').querySelectorAll('input:checked')].map((i) => i.value);
   const fields = { first: inFrame, last: outFrame, title: form.get('title'), notes: form.get('notes'), tags };
+  $('cut').disabled = true;
   try {
-    const { clip } = editingClip
-      ? await api('PATCH', `/api/clips/${editingClip}`, fields)
-      : await api('POST', `/api/recordings/${recordingId}/clips`, fields);
-    tell(`Clip "${clip.title}" saved: ${clip.frames} frames, ${clip.duration_s.toFixed(2)} s.`);
+    const { clip } = await working('cutting the clip', () => editingClip
+      ? api('PATCH', `/api/clips/${editingClip}`, fields)
+      : api('POST', `/api/recordings/${recordingId}/clips`, fields));
+    notify(`Clip "${clip.title}" saved: ${clip.frames} frames, ${clip.duration_s.toFixed(2)} s.`);
     if (!editingClip) /** @type {HTMLFormElement} */ (event.target).reset();
+    await listClips();
   } catch (error) {
-    tell(/** @type {Error} */ (error).message);
+    notify(/** @type {Error} */ (error).message, 'problem');
+  } finally {
+    $('cut').disabled = false;
   }
 });
 $('still-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
   try {
-    const { still } = await api('POST', `/api/recordings/${recordingId}/stills`, { frame: current, caption: form.get('caption') });
-    tell(`Frame ${still.frame} saved as a still.`);
+    const { still } = await working('saving the frame', () => api('POST', `/api/recordings/${recordingId}/stills`, { frame: current, caption: form.get('caption') }));
+    notify(`Frame ${still.frame} (${formatTime(still.time_s)}) saved as a still.`);
   } catch (error) {
-    tell(/** @type {Error} */ (error).message);
+    notify(/** @type {Error} */ (error).message, 'problem');
   }
 });
 $('play').addEventListener('click', togglePlay);
+$('preview').addEventListener('click', previewSelection);
+$('message').addEventListener('click', () => tell(''));
 $('step-back').addEventListener('click', () => showFrame(current - 1));
 $('step-forward').addEventListener('click', () => showFrame(current + 1));
 $('prev-bookmark').addEventListener('click', () => jumpBookmark(-1));
@@ -197,15 +330,15 @@ for (const button of document.querySelectorAll('.speed')) {
 document.addEventListener('keydown', (event) => {
   const target = /** @type {HTMLElement} */ (event.target);
   if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA')) return;
-  const second = Math.max(1, Math.round(1000 / ((times[1] - times[0]) || 33)));
   const actions = /** @type {Record<string, () => void>} */ ({
     ' ': togglePlay,
-    ArrowLeft: () => showFrame(current - (event.shiftKey ? second : 1)),
-    ArrowRight: () => showFrame(current + (event.shiftKey ? second : 1)),
+    ArrowLeft: () => showFrame(event.shiftKey ? frameSecondsAway(times, current, -1) : current - 1),
+    ArrowRight: () => showFrame(event.shiftKey ? frameSecondsAway(times, current, 1) : current + 1),
     '[': () => jumpBookmark(-1),
     ']': () => jumpBookmark(1),
     i: () => { inFrame = current; render(); },
     o: () => { outFrame = current; render(); },
+    p: previewSelection,
     s: () => $('save-still').click(),
     1: () => setSpeed(0.25),
     2: () => setSpeed(0.5),
@@ -226,17 +359,20 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   try {
-    const recording = await api('GET', `/api/recordings/${recordingId}`);
+    const recording = await working('preparing the recording', () => api('GET', `/api/recordings/${recordingId}`));
     caseId = recording.case_id;
     $('back').href = `/app#case/${caseId}`;
     $('title').textContent = `Recording of ${new Date(recording.started_at * 1000).toLocaleString()} (${recording.status})`;
     times = recording.frames.times_ms;
-    bookmarks = recording.bookmarks.map((/** @type {{t_s: number}} */ b) => b.t_s);
+    bookmarkNotes = recording.bookmarks.map((/** @type {Bookmark} */ b) => ({ t_s: b.t_s, note: b.note || '' }));
+    bookmarks = bookmarkNotes.map((b) => b.t_s);
+    listBookmarks();
     $('frame-count').textContent = String(times.length);
     video.src = recording.media_url;
     video.addEventListener('loadedmetadata', () => showFrame(0), { once: true });
     follow();
     await loadTags();
+    await listClips();
     await buildTimeline();
     const clipId = new URLSearchParams(window.location.search).get('clip');
     if (clipId) {
@@ -252,6 +388,6 @@ document.addEventListener('keydown', (event) => {
       showFrame(clip.first_frame);
     }
   } catch (error) {
-    tell(/** @type {Error} */ (error).message);
+    notify(/** @type {Error} */ (error).message, 'problem');
   }
 })();

@@ -48,3 +48,36 @@ export function formatTime(/** @type {number} */ seconds) {
   const s = Math.floor((ms % 60000) / 1000);
   return `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}.${String(ms % 1000).padStart(3, '0')}`;
 }
+
+/**
+ * The frame whose timestamp is nearest `ms` (ties go to the earlier frame).
+ * @param {number[]} timesMs ascending frame timestamps
+ * @param {number} ms
+ */
+export function frameNear(timesMs, ms) {
+  const before = frameAt(timesMs, ms / 1000);
+  const after = Math.min(before + 1, timesMs.length - 1);
+  return Math.abs(timesMs[after] - ms) < Math.abs(ms - timesMs[before]) ? after : before;
+}
+
+/**
+ * The frame `seconds` away from frame `index` by the frames' own timestamps, so that a
+ * "one second" step covers one second of the recording whatever its real frame rate (a
+ * live recording's rate varies; the first frame gap says nothing about the rest). Always
+ * moves at least one frame while there is one to move to.
+ * @param {number[]} timesMs
+ * @param {number} index
+ * @param {number} seconds
+ */
+export function frameSecondsAway(timesMs, index, seconds) {
+  if (!timesMs.length) return 0;
+  const from = Math.max(0, Math.min(index, timesMs.length - 1));
+  const to = frameNear(timesMs, timesMs[from] + seconds * 1000);
+  if (to === from && seconds !== 0) return Math.max(0, Math.min(from + Math.sign(seconds), timesMs.length - 1));
+  return to;
+}
+
+/** "mm:ss.mmm (frame n)": a frame as the practitioner reads it. */
+export function describeFrame(/** @type {number[]} */ timesMs, /** @type {number} */ index) {
+  return `${formatTime((timesMs[index] || 0) / 1000)} (frame ${index})`;
+}

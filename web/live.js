@@ -2,14 +2,20 @@
 // Filming mode is the default: the practitioner's camera and microphone stay off.
 import { api } from './api.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
-import { $, copy, PURPOSE_NAMES, tell } from './ui.js';
+import { $, copy, notify, PURPOSE_NAMES, tell } from './ui.js';
 
 /** @type {ServerConnection|null} */ let live = null;
 /** @type {string|null} */ let liveSession = null;
 /** @type {MediaStream|null} */ let myStream = null;
 /** @type {import('./protocol.js').Consent|null} */ let consent = null;
 /** @type {string} */ let recState = 'idle';
+/** @type {string} */ let linkState = 'connecting';
+/** The family's presence: 'absent' (not joined yet), 'left', or their media state. */
+let familyState = 'absent';
+let familyWasHere = false;
 let familyConnected = false;
+let pending = false; // a record command is on its way: its button must not take a second click
+/** @type {(caseId: string) => void} */ let whenEnded = () => {};
 const timer = recordingTimer((text) => {
   $('rec-timer').textContent = text;
 });
@@ -19,34 +25,54 @@ export function isLive(sessionId) {
   return Boolean(live) && (sessionId === undefined || liveSession === sessionId);
 }
 
-export async function openLive(/** @type {string} */ sessionId) {
+/**
+ * Open the live view of a session; `onEnded` is told the case when the session ends (the page
+ * then leaves the live view, so no control is left that does nothing).
+ * @param {string} sessionId @param {(caseId: string) => void} onEnded
+ */
+export async function openLive(sessionId, onEnded) {
   if (isLive(sessionId)) return;
   leaveLive();
+  const { session } = await api('GET', `/api/sessions/${sessionId}`);
+  whenEnded = onEnded;
+  if (session.status !== 'open') {
+    onEnded(session.case_id);
+    return;
+  }
   const connection = new ServerConnection(signallingUrl(), async () => {
     const { token } = await api('POST', `/api/sessions/${sessionId}/join-token`);
     return token;
   });
   live = connection;
   liveSession = sessionId;
+  $('after-stop').hidden = true;
   connection.onlinkstate = (state, detail) => {
     if (live !== connection) return; // a view left earlier closing late
-    $('live-state').textContent = { connecting: 'Connecting…', connected: 'Connected',
-      reconnecting: 'Reconnecting… (recording state unknown)',
+    linkState = state;
+    $('live-state').textContent = { connecting: 'Connecting…', connected: 'Online',
+      reconnecting: 'Connection lost: reconnecting… (recording state unknown)',
       closed: `Disconnected${detail ? `: ${detail}` : ''}` }[state];
     $('live-state').dataset.state = state;
     if (state !== 'connected') showUnknown();
+    showFamily();
   };
   connection.onmediastate = (state) => {
-    $('live-state').textContent = `Media: ${state}`;
+    $('live-state').textContent = { new: 'Online', connecting: 'Video connecting…',
+      connected: 'Video connected', disconnected: 'Video interrupted…', failed: 'Video lost: retrying…',
+      closed: 'Video stopped' }[state] || state;
   };
   connection.onparticipants = (participants) => renderParticipants(participants);
   connection.onremotestream = (stream, slot) => {
     if (slot === 'camera') $('family-video').srcObject = stream;
   };
-  connection.onusererror = (_code, message) => tell(message);
+  connection.onusererror = (_code, message) => {
+    pending = false; // a refused command: its buttons work again
+    updateRecordControls();
+    tell(message);
+  };
   connection.onended = () => {
-    tell('The session has ended.');
     leaveLive();
+    whenEnded(session.case_id);
   };
   connection.onfatal = (code, reason) => tell(code === 401
     ? 'You are no longer logged in: reload the page and log in again.'
@@ -64,6 +90,7 @@ export async function openLive(/** @type {string} */ sessionId) {
     updateRecordControls();
   };
   connection.onrecording = (status) => {
+    pending = false;
     recState = status.state;
     $('rec-indicator').hidden = !(status.state === 'recording' || status.state === 'paused');
     $('rec-indicator').dataset.state = status.state;
@@ -71,11 +98,18 @@ export async function openLive(/** @type {string} */ sessionId) {
       ? `Paused${status.paused_by === 'family' ? ' by the family' : ''}` : 'Recording';
     timer.update(status);
     if (status.message) tell(status.message);
+    if (status.state === 'stopped' && status.recording_id) {
+      $('analyse-link').href = `/analysis/${status.recording_id}`;
+      $('after-stop').hidden = false;
+    } else if (status.state === 'recording') {
+      $('after-stop').hidden = true;
+    }
     $('rec-resume').disabled = status.paused_by === 'family';
     updateRecordControls();
+    showFamily();
   };
   connection.onmessage = (message) => {
-    if (message.type === 'bookmarked') tell(`Moment marked at ${message.t_s.toFixed(1)} s.`);
+    if (message.type === 'bookmarked') notify(`Moment marked at ${message.t_s.toFixed(1)} s.`);
   };
   await connection.start();
 }
@@ -84,6 +118,7 @@ export async function openLive(/** @type {string} */ sessionId) {
 function showUnknown() {
   timer.stop();
   recState = 'unknown';
+  pending = false;
   familyConnected = false;
   $('rec-indicator').hidden = true;
   $('rec-indicator').dataset.state = 'unknown';
@@ -98,32 +133,71 @@ function renderParticipants(participants) {
   const list = $('participants');
   list.replaceChildren();
   for (const p of participants) {
+    if (p.role === 'recorder') continue;
     const item = document.createElement('li');
-    item.textContent = `${p.name} (${p.role}) — media: ${p.media}`;
+    const video = { connected: 'video connected', new: 'joining', connecting: 'video connecting',
+      disconnected: 'video interrupted', failed: 'video lost' }[p.media] || p.media;
+    item.textContent = `${p.role === 'family' ? 'The family' : `${p.name} (you)`}: ${video}`;
     item.dataset.role = p.role;
     list.append(item);
   }
   const family = participants.find((p) => p.role === 'family');
-  $('family-state').textContent = family
-    ? `Family: ${family.media === 'connected' ? 'connected' : family.media}`
-    : 'Family not connected';
-  $('family-state').dataset.state = family ? family.media : 'absent';
+  if (family) familyWasHere = true;
+  familyState = family ? family.media : familyWasHere ? 'left' : 'absent';
+  $('family-state').textContent = {
+    absent: 'The family has not joined yet', left: 'The family has left the call',
+    connected: 'Family: video connected', disconnected: 'Family: connection interrupted',
+    failed: 'Family: connection lost',
+  }[familyState] || 'Family: joining…';
+  $('family-state').dataset.state = familyState;
   familyConnected = Boolean(family && family.media === 'connected');
   updateRecordControls();
+  showFamily();
 }
 
-/** The record button works only with the family's consent and their camera connected. */
+/** Say plainly when the family's picture is not live: over the video (never a frozen
+ * picture), and above it when a recording is running. */
+function showFamily() {
+  const recording = recState === 'recording' || recState === 'paused';
+  let note = '';
+  if (linkState !== 'connected') note = 'Connection lost: reconnecting…';
+  else if (familyState === 'left') note = 'The family has left the call.';
+  else if (familyState === 'disconnected' || familyState === 'failed') note = 'The family\'s connection was lost.';
+  else if (familyState === 'absent') note = 'Waiting for the family to join…';
+  else if (!familyConnected) note = 'The family\'s video is connecting…';
+  $('stage-note').textContent = note;
+  $('stage-note').hidden = !note;
+  $('family-video').classList.toggle('stale', Boolean(note));
+  const alert = recording && note && linkState === 'connected'
+    ? `${note} The recording goes on and marks the gap; stop it if they are not coming back.` : '';
+  $('family-alert').textContent = alert;
+  $('family-alert').hidden = !alert;
+}
+
+/** Why Record cannot be pressed now, in words ('' when it can). */
+function recordBlocked() {
+  if (linkState !== 'connected' || recState === 'unknown') return 'Record is off while the connection is lost.';
+  if (!consent || !consent.purposes.includes('analysis')) {
+    return 'Record is off until the family agrees to recording, on their phone, in this call.';
+  }
+  if (!familyConnected) return 'Record is off until the family\'s video is connected.';
+  return '';
+}
+
+/** Record, Pause and Stop each keep their place; what cannot be used now is disabled. */
 function updateRecordControls() {
   const active = recState === 'recording' || recState === 'paused';
-  const allowed = Boolean(consent && consent.purposes.includes('analysis'));
-  $('rec-start').hidden = active;
-  $('rec-start').disabled = !allowed || !familyConnected;
-  $('rec-start').title = allowed ? '' : 'The family has not agreed to recording';
-  $('rec-pause').hidden = recState !== 'recording';
+  const blocked = recordBlocked();
+  $('rec-start').disabled = active || pending || Boolean(blocked);
+  $('rec-start').title = blocked;
+  $('rec-reason').textContent = active ? '' : blocked;
+  $('rec-reason').hidden = active || !blocked;
+  $('rec-pause').hidden = recState === 'paused';
+  $('rec-pause').disabled = recState !== 'recording' || pending;
   $('rec-resume').hidden = recState !== 'paused';
-  $('rec-stop').hidden = !active;
-  $('bookmark').hidden = !active;
-  $('bookmark-note').hidden = !active;
+  $('rec-stop').disabled = !active || pending;
+  $('bookmark').disabled = !active;
+  $('bookmark-note').disabled = !active;
 }
 
 export function leaveLive() {
@@ -132,8 +206,20 @@ export function leaveLive() {
   liveSession = null;
   consent = null;
   recState = 'idle';
+  linkState = 'connecting';
+  familyState = 'absent';
+  familyWasHere = false;
   familyConnected = false;
+  pending = false;
+  timer.stop();
   $('rec-indicator').hidden = true;
+  $('family-video').srcObject = null;
+  $('family-alert').hidden = true;
+  $('participants').replaceChildren();
+  $('live-state').textContent = 'Connecting…';
+  $('live-state').dataset.state = 'connecting';
+  $('family-state').textContent = 'The family has not joined yet';
+  $('family-state').dataset.state = 'absent';
   updateRecordControls();
   if (myStream) myStream.getTracks().forEach((t) => t.stop());
   myStream = null;
@@ -178,27 +264,51 @@ async function toggle(/** @type {'audio'|'video'} */ kind) {
   }
 }
 
+/** Send a record command once: its buttons wait for the server's answer. */
+function record(/** @type {string} */ action) {
+  const button = $(`rec-${action === 'resume' ? 'resume' : action}`);
+  if (!live || button.disabled) return;
+  pending = true;
+  updateRecordControls();
+  live.send({ type: 'record', action });
+}
+
+function bookmark() {
+  if (!live || $('bookmark').disabled) return;
+  live.send({ type: 'bookmark', note: $('bookmark-note').value });
+  $('bookmark-note').value = '';
+}
+
 $('toggle-camera').addEventListener('click', () => toggle('video'));
 $('toggle-mic').addEventListener('click', () => toggle('audio'));
 $('switch-family-camera').addEventListener('click', () => {
   if (live) live.send({ type: 'control', action: 'switch-camera' });
 });
 $('family-link-live').addEventListener('click', async () => {
-  if (!live) return;
+  if (!live || !window.confirm('Make a new family link? The old link stops working, and a ' +
+    'family using it now is disconnected until they open the new one.')) return;
   const { family_link: link } = await api('POST', `/api/sessions/${liveSession}/family-link`);
-  await copy(link);
+  await copy(link, 'New family link');
 });
 for (const action of ['start', 'pause', 'resume', 'stop']) {
-  $(`rec-${action}`).addEventListener('click', () => {
-    if (live) live.send({ type: 'record', action });
-  });
+  $(`rec-${action}`).addEventListener('click', () => record(action));
 }
-$('bookmark').addEventListener('click', () => {
-  if (!live) return;
-  live.send({ type: 'bookmark', note: $('bookmark-note').value });
-  $('bookmark-note').value = '';
-});
+$('bookmark').addEventListener('click', bookmark);
 $('end-session').addEventListener('click', async () => {
   if (!live || !window.confirm('End this session for everyone?')) return;
   live.send({ type: 'end' });
+});
+// R record / stop, P pause / resume, B mark a moment (not while typing a note).
+document.addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
+  if (!live || $('live-view').hidden || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  const target = /** @type {HTMLElement} */ (event.target);
+  if (target.closest('input, textarea, select, [contenteditable]')) return;
+  const key = event.key.toLowerCase();
+  const active = recState === 'recording' || recState === 'paused';
+  if (key === 'r') record(active ? 'stop' : 'start');
+  else if (key === 'p' && recState === 'recording') record('pause');
+  else if (key === 'p' && recState === 'paused') record('resume');
+  else if (key === 'b') bookmark();
+  else return;
+  event.preventDefault();
 });

@@ -2,10 +2,20 @@
 // The live filming view lives in live.js.
 import { api, setCsrf, whoAmI } from './api.js';
 import { isLive, leaveLive, openLive } from './live.js';
-import { $, copy, PURPOSE_NAMES, tell } from './ui.js';
+import { $, copy, notify, PURPOSE_NAMES, tell } from './ui.js';
 
 function show(/** @type {string} */ view) {
   for (const id of ['login-view', 'cases-view', 'case-view', 'live-view']) $(id).hidden = id !== view;
+}
+
+/** Said on the next page shown (e.g. "The session has ended." on the case page). */
+let nextMessage = '';
+
+/** The session ended: back to its case, where what was recorded can be opened. */
+function sessionEnded(/** @type {string} */ caseId) {
+  nextMessage = 'The session has ended.';
+  if (window.location.hash === `#case/${caseId}`) route();
+  else window.location.hash = `#case/${caseId}`;
 }
 
 async function route() {
@@ -16,9 +26,11 @@ async function route() {
     if (view === 'case' && id) await showCase(id);
     else if (view === 'live' && id) {
       show('live-view');
-      await openLive(id);
+      await openLive(id, sessionEnded);
     }
     else await showCases();
+    if (nextMessage) notify(nextMessage, 8);
+    nextMessage = '';
   } catch (error) {
     if (/** @type {any} */ (error).status === 401) showLogin();
     else tell(/** @type {Error} */ (error).message);
@@ -123,12 +135,42 @@ async function showCase(/** @type {string} */ caseId) {
       join.href = s.kind === 'review' ? `/review/${s.id}` : `#live/${s.id}`;
       join.textContent = s.kind === 'review' ? 'Open review' : 'Open live view';
       join.className = 'button';
-      item.append(join);
+      const link = document.createElement('button');
+      link.type = 'button';
+      link.className = 'family-link';
+      link.textContent = 'Family link';
+      link.title = 'Makes a new link for the family; the old one stops working';
+      link.addEventListener('click', () => reissueLink(s.id));
+      item.append(join, ' ', link);
     }
     list.append(item);
   }
   await showRecordings(caseId);
   show('case-view');
+}
+
+/** Show a family link: as a QR code to scan, a short link to type, and in full. */
+function showLink(/** @type {string} */ sessionId, /** @type {any} */ created) {
+  $('family-link').value = created.family_link;
+  $('family-short').textContent = created.short_link || '';
+  $('family-short').parentElement.hidden = !created.short_link;
+  $('family-qr').src = `/api/sessions/${sessionId}/family-link.svg?t=${Date.now()}`;
+  $('family-qr').hidden = false;
+  $('new-link').hidden = false;
+  $('new-link').scrollIntoView({ block: 'nearest' });
+}
+
+/** A new family link for an open session (the old one stops working: a link sent to the
+ * wrong phone, or lost, is replaced rather than left valid). */
+async function reissueLink(/** @type {string} */ sessionId) {
+  if (!window.confirm('Make a new family link? The old link stops working, and a family ' +
+    'using it now is disconnected until they open the new one.')) return;
+  try {
+    showLink(sessionId, await api('POST', `/api/sessions/${sessionId}/family-link`));
+    notify('New family link made: the old one no longer works.');
+  } catch (error) {
+    tell(/** @type {Error} */ (error).message);
+  }
 }
 
 async function showRecordings(/** @type {string} */ caseId) {
@@ -300,13 +342,14 @@ $('new-session').addEventListener('click', async () => {
   try {
     const created = await api('POST', `/api/cases/${caseId}/sessions`);
     await showCase(caseId);
-    $('family-link').value = created.family_link;
-    $('new-link').hidden = false;
+    showLink(created.session.id, created);
   } catch (error) {
     tell(/** @type {Error} */ (error).message);
   }
 });
 $('copy-link').addEventListener('click', () => copy($('family-link').value));
+$('copy-short').addEventListener('click', () => copy($('family-short').textContent, 'Short link'));
+$('dismiss-message').addEventListener('click', () => tell(''));
 $('withdrawal-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   const form = /** @type {HTMLFormElement} */ (event.target);
@@ -315,7 +358,7 @@ $('withdrawal-form').addEventListener('submit', async (/** @type {SubmitEvent} *
   const data = new FormData(form);
   try {
     await api('POST', `/api/cases/${caseId}/consent`, { purposes: kept, how: data.get('how'), note: data.get('note') || '' });
-    tell('The withdrawal is recorded and applies now, everywhere.');
+    notify('The withdrawal is recorded and applies now, everywhere.', 8);
     form.reset();
     $('withdrawal').open = false;
     await showCase(String(caseId));
@@ -333,9 +376,8 @@ $('review-form').addEventListener('submit', async (/** @type {SubmitEvent} */ ev
   try {
     const created = await api('POST', `/api/cases/${caseId}/reviews`, { items });
     await showCase(caseId);
-    $('family-link').value = created.family_link;
-    $('new-link').hidden = false;
-    tell('Shared review created: send the family the link, then open the review.');
+    if (created.session) showLink(created.session.id, created);
+    notify('Shared review created: send the family the link, then open the review.', 10);
   } catch (error) {
     tell(/** @type {Error} */ (error).message);
   }

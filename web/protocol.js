@@ -13,6 +13,8 @@
 // shared review (issue 5):  -> {type:"review", action: play|pause|seek|step|speed|loop|select|
 //                               accept-pause|dismiss-pause|request-pause (family), ...}
 //                           <- {type:"review-state", state, item, items, frame, frames, speed, …}
+// camera and microphone:  -> {type:"muted", off: ['audio'|'video', …]}  (again after each welcome);
+//                           each roster entry then lists what that person turned off as `muted`
 // The welcome lists the session's media slots in order ({name: camera|clip, kind, send}): the
 // browser offers one transceiver per slot, and receives the clip on the clip slot.
 //                           <- {type:"error", code, message}  (a user error: nothing changed)
@@ -60,7 +62,7 @@ export function backoffDelay(retries) {
 }
 
 /**
- * @typedef {{id: string, role: string, name: string, media: string}} Participant
+ * @typedef {{id: string, role: string, name: string, media: string, muted?: string[]}} Participant
  * @typedef {{id: string, kind: string}} SessionInfo
  * @typedef {{name: string, kind: 'audio'|'video', send: boolean}} Slot
  * @typedef {{you: Participant, session: SessionInfo, iceServers: RTCIceServer[], slots: Slot[]}} Welcome

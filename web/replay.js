@@ -83,8 +83,14 @@ function follow() {
     entry.append(button);
     list.append(entry);
   }
+  if (!data.chapters.length) {
+    const entry = document.createElement('li');
+    entry.textContent = 'No pauses in this review, so no chapters.';
+    list.append(entry);
+  }
   const master = $('camera-family');
   for (const name of ['timeupdate', 'seeked', 'play', 'pause']) master.addEventListener(name, follow);
   master.addEventListener('play', () => $('camera-practitioner').play().catch(() => {}));
   master.addEventListener('pause', () => $('camera-practitioner').pause());
+  follow();
 })();

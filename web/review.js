@@ -7,6 +7,8 @@ const sessionId = decodeURIComponent(window.location.pathname.split('/').pop() |
 /** @type {any} */ let state = null;
 /** @type {import('./protocol.js').Consent|null} */ let consent = null;
 let recState = 'idle';
+/** After "End review" (or a final disconnect) nothing on the page may look live again. */
+let ended = false;
 const timer = recordingTimer((text) => {
   $('rec-timer').textContent = text;
 });
@@ -54,6 +56,7 @@ function renderState(next) {
 }
 
 function updateRecordControls() {
+  if (ended) return;
   const active = recState === 'recording' || recState === 'paused';
   $('rec-start').hidden = active;
   $('rec-start').disabled = !(consent && consent.purposes.includes('supervision'));
@@ -61,6 +64,7 @@ function updateRecordControls() {
 }
 
 connection.onlinkstate = (linkState) => {
+  if (ended) return;
   $('live-state').textContent = linkState === 'connected' ? 'Connected'
     : linkState === 'reconnecting' ? 'Reconnecting… (recording state unknown)' : linkState;
   $('live-state').dataset.state = linkState;
@@ -74,17 +78,36 @@ connection.onlinkstate = (linkState) => {
   updateRecordControls();
 };
 connection.onmediastate = (mediaState) => {
+  if (ended) return;
   $('live-state').textContent = `Media: ${mediaState}`;
 };
 connection.onremotestream = (stream, slot) => {
-  $(slot === 'clip' ? 'clip-video' : 'family-video').srcObject = stream;
+  if (slot === 'clip') {
+    $('clip-video').srcObject = stream;
+    return;
+  }
+  // The family's face is shown only once a picture arrives: never an empty box.
+  const video = $('family-video');
+  video.srcObject = stream;
+  video.onresize = () => {
+    $('family-face').hidden = !(video.videoWidth > 0);
+  };
 };
+connection.onwelcome = () => sendMuted(); // a new connection starts with nothing turned off
 connection.onparticipants = (participants) => {
+  if (ended) return;
   const family = participants.find((p) => p.role === 'family');
-  $('family-state').textContent = family ? `Family: ${family.media}` : 'Family not connected';
+  const off = family && family.muted ? family.muted : [];
+  const notes = [off.includes('audio') ? 'microphone off' : '', off.includes('video') ? 'camera hidden' : '']
+    .filter(Boolean).join(', ');
+  $('family-state').textContent = family
+    ? `Family: ${family.media}${notes ? ` (${notes})` : ''}` : 'Family not connected';
   $('family-state').dataset.state = family ? family.media : 'absent';
+  $('family-state').dataset.muted = off.join(' ');
+  if (!family) $('family-face').hidden = true;
 };
 connection.onconsent = (given, _wording, context) => {
+  if (ended) return;
   // Recording needs the family's answer in this call, not only an earlier one.
   consent = context.confirmed ? given : null;
   $('consent-summary').textContent = !context.confirmed
@@ -95,6 +118,7 @@ connection.onconsent = (given, _wording, context) => {
   updateRecordControls();
 };
 connection.onrecording = (status) => {
+  if (ended) return;
   recState = status.state;
   $('rec-indicator').hidden = !(status.state === 'recording' || status.state === 'paused');
   timer.update(status);
@@ -102,24 +126,82 @@ connection.onrecording = (status) => {
   updateRecordControls();
 };
 connection.onmessage = (message) => {
-  if (message.type === 'review-state') renderState(message);
+  if (message.type === 'review-state' && !ended) renderState(message);
 };
 connection.onusererror = (_code, message) => tell(message);
-connection.onended = () => tell('The review has ended.');
-connection.onfatal = (_code, reason) => tell(`Disconnected: ${reason}`);
+connection.onended = () => endedView('The review has ended.');
+connection.onfatal = (_code, reason) => endedView(`Disconnected: ${reason}`);
 
+/** Tell the server what is off, so the family is told why they cannot hear or see us. */
+function sendMuted() {
+  const off = /** @type {('audio'|'video')[]} */ (['audio', 'video']).filter((k) => !connection.localTracks[k]);
+  connection.send({ type: 'muted', off });
+}
+
+/** Buttons, the self-view and the sentence under it say what the family can see and hear. */
+function showMyMedia() {
+  const camera = Boolean(connection.localTracks.video);
+  const mic = Boolean(connection.localTracks.audio);
+  $('toggle-camera').setAttribute('aria-pressed', String(camera));
+  $('toggle-camera').textContent = camera ? 'Turn my camera off' : 'Turn my camera on';
+  $('toggle-mic').setAttribute('aria-pressed', String(mic));
+  $('toggle-mic').textContent = mic ? 'Mute my microphone' : 'Turn my microphone on';
+  $('self-face').hidden = !camera;
+  $('my-media').textContent = camera && mic ? 'The family can see and hear you.'
+    : camera ? 'The family can see you but not hear you (your microphone is off).'
+      : mic ? 'The family can hear you but not see you (your camera is off).'
+        : 'Your camera and microphone are off: the family cannot see or hear you.';
+}
+
+/** Nothing is opened until the practitioner asks: each button turns one device on or off. */
 async function toggle(/** @type {'audio'|'video'} */ kind) {
+  if (ended) return;
   const current = connection.localTracks[kind];
   if (current) {
     current.stop();
     await connection.setLocalTrack(kind, null);
+    if (kind === 'video') $('self-view').srcObject = null;
   } else {
     const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
-    await connection.setLocalTrack(kind, stream.getTracks()[0]);
+    const track = stream.getTracks()[0];
+    if (ended) {
+      track.stop(); // the review ended while the browser was asking
+      return;
+    }
+    await connection.setLocalTrack(kind, track);
     if (kind === 'video') $('self-view').srcObject = stream;
   }
-  $('toggle-camera').textContent = connection.localTracks.video ? 'Turn my camera off' : 'Turn my camera on';
-  $('toggle-mic').textContent = connection.localTracks.audio ? 'Mute me' : 'Unmute me';
+  showMyMedia();
+  sendMuted();
+}
+
+/** After the review: camera and microphone off, no control or badge left looking live. */
+function endedView(/** @type {string} */ text) {
+  ended = true;
+  connection.close();
+  for (const kind of /** @type {('audio'|'video')[]} */ (['audio', 'video'])) {
+    const track = connection.localTracks[kind];
+    if (track) track.stop();
+    connection.localTracks[kind] = null;
+  }
+  for (const id of ['self-view', 'family-video', 'clip-video']) $(id).srcObject = null;
+  $('self-face').hidden = true;
+  $('family-face').hidden = true;
+  timer.stop();
+  $('rec-indicator').hidden = true;
+  $('pause-request').hidden = true;
+  $('live-state').textContent = 'Review ended';
+  $('live-state').dataset.state = 'ended';
+  $('family-state').textContent = 'Family: call ended';
+  $('family-state').dataset.state = 'ended';
+  $('review-state').textContent = 'Ended';
+  for (const control of document.querySelectorAll('main button, .controls button, .controls input, #scrub')) {
+    /** @type {HTMLButtonElement|HTMLInputElement} */ (control).disabled = true;
+  }
+  showMyMedia();
+  $('my-media').textContent = 'Your camera and microphone are off.';
+  $('consent-summary').textContent = '';
+  tell(`${text} Your camera and microphone are off. Use “← Case” to go back.`);
 }
 
 $('play').addEventListener('click', () => command({ action: state && state.state === 'playing' ? 'pause' : 'play' }));
@@ -162,14 +244,8 @@ document.addEventListener('keydown', (event) => {
     window.location.href = '/app';
     return;
   }
-  // Both faces are live in a review: start with the practitioner's camera and microphone on.
-  try {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    await connection.setLocalTrack('audio', stream.getAudioTracks()[0] || null);
-    await connection.setLocalTrack('video', stream.getVideoTracks()[0] || null);
-    $('self-view').srcObject = stream;
-  } catch {
-    tell('Your camera could not be opened; the family will not see you.');
-  }
+  // Camera and microphone stay off until the practitioner turns them on (the buttons beside
+  // the clip): nothing is opened or sent without their choice.
+  showMyMedia();
   await connection.start();
 })();

@@ -9,11 +9,22 @@ export function tell(/** @type {string} */ text) {
   $('message').hidden = !text;
 }
 
+let notifyTimer = 0;
+
+/** Show a passing message ("Link copied.") that clears itself after `seconds`. */
+export function notify(/** @type {string} */ text, seconds = 5) {
+  tell(text);
+  window.clearTimeout(notifyTimer);
+  notifyTimer = window.setTimeout(() => {
+    if ($('message').textContent === text) tell('');
+  }, seconds * 1000);
+}
+
 /** Copy text to the clipboard, or show it when the browser will not. */
-export async function copy(/** @type {string} */ text) {
+export async function copy(/** @type {string} */ text, /** @type {string} */ what = 'Link') {
   try {
     await navigator.clipboard.writeText(text);
-    tell('Link copied.');
+    notify(`${what} copied.`);
   } catch {
     tell(text);
   }

@@ -170,3 +170,16 @@ async def wait_for_frame_numbers(
         f"got run {run} after {len(seen)} reads ({unreadable} unreadable); "
         f"last reads: {recent}"
     )
+
+
+async def inside_viewport(page: Page, selector: str) -> bool:
+    """Whether the element's whole box is on screen (half a pixel of rounding allowed)."""
+    box = await page.locator(selector).bounding_box()
+    size = page.viewport_size
+    assert box is not None and size is not None, selector
+    return (
+        box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= size["width"] + 0.5
+        and box["y"] + box["height"] <= size["height"] + 0.5
+    )

@@ -22,8 +22,10 @@ def make_recording(
     height: int = 240,
     codec: str = "VP8",
     with_audio: bool = True,
+    times_ms: list[int] | None = None,
 ) -> None:
-    """A file like the recorder writes: numbered video, keyframes at multiples, Opus audio."""
+    """A file like the recorder writes: numbered video, keyframes at multiples, Opus audio.
+    `times_ms` gives each frame's timestamp (a live recording's rate varies); else `fps`."""
     encoder = av.CodecContext.create("libvpx" if codec == "VP8" else "libx264", "w")
     encoder.width, encoder.height = width, height
     encoder.pix_fmt = "yuv420p"
@@ -48,7 +50,7 @@ def make_recording(
         frame.pts = index
         key = index % keyframe_every == 0
         frame.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
-        pts_ms = round(index * frame_ms)
+        pts_ms = times_ms[index] if times_ms else round(index * frame_ms)
         for packet in encoder.encode(frame):
             writer.write(TimedFrame("video", codec, bytes(packet), pts_ms, packet.is_keyframe))
         while next_audio < len(audio) and next_audio * 20 <= pts_ms:

@@ -9,6 +9,7 @@ of the case at once and are audited.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +22,7 @@ from vigremote.consent.policy import PURPOSE_NAMES, recorded_for
 from vigremote.consent.store import PRACTITIONER_CHANNELS, Consent, wording_for
 from vigremote.errors import UserError
 from vigremote.httpjson import error, read_json
-from vigremote.state import CONSENT_WORDING, CONSENTS, SIGNER, STORE
+from vigremote.state import CONFIG, CONSENT_WORDING, CONSENTS, SIGNER, STORE
 from vigremote.storage import NotFound, Session
 
 # A family's link expires a week after it is sent; withdrawing through it stays possible
@@ -78,12 +79,15 @@ async def family_consent(request: web.Request) -> web.Response:
     if identity.role != "family":
         return web.json_response({"session": {"kind": session.kind, "status": session.status}})
     consent = request.app[CONSENTS].current(session.case_id)
+    wording = wording_for(request.app[CONSENT_WORDING], session.kind)
     return web.json_response(
         {
             "session": {"kind": session.kind, "status": session.status},
+            # An expired link still opens this page (to withdraw), never the call: say so first.
+            "link": {"expired": identity.expires_at < time.time()},
             "consent": consent.to_json() if consent else None,
             "records": recorded_for(session.kind),
-            "wording": wording_for(request.app[CONSENT_WORDING], session.kind),
+            "wording": wording | request.app[CONFIG].consent_notes(),
         }
     )
 

@@ -16,7 +16,7 @@ from vigremote.consent.policy import recorded_for
 from vigremote.consent.store import PURPOSES, Consent, wording_for
 from vigremote.errors import UserError
 from vigremote.rooms import Participant, Room
-from vigremote.state import CONSENT_WORDING, CONSENTS, ROOMS, STORE
+from vigremote.state import CONFIG, CONSENT_WORDING, CONSENTS, ROOMS, STORE
 
 
 def parse_purposes(value: object) -> list[str]:
@@ -83,5 +83,6 @@ async def on_join(app: web.Application, room: Room, participant: Participant) ->
         consents.current(room.case_id), room, consents.confirmed_in(room.session_id)
     )
     if participant.role == "family":
-        message["wording"] = wording_for(app[CONSENT_WORDING], room.kind)
+        wording = wording_for(app[CONSENT_WORDING], room.kind)
+        message["wording"] = wording | app[CONFIG].consent_notes()
     participant.outbox.send(message)

@@ -71,6 +71,8 @@ class _Track:
         self.last_video_pts: int | None = None  # RTP time of the last video frame seen
         self.video_steps: deque[float] = deque(maxlen=15)  # recent frame intervals, ms
         self.hole_from_ms: int | None = None  # where the picture stopped, while a hole is open
+        self.left_at_ms: int | None = None  # when they left the call, while they are away
+        self.return_marked = False  # their return is marked: no second gap at the new source
 
 
 class _Tap:
@@ -126,7 +128,27 @@ class Recorder:
         return {"id": self.id, "role": self.role, "name": self.name, "media": self.state}
 
     def receive(self, message: dict[str, Any]) -> None:
-        """Room broadcasts are for people; the recorder acts on typed hooks only."""
+        """Room broadcasts are for people; from the roster the recorder only notes a recorded
+        person leaving the call (or dropping) and coming back, so the recording says so."""
+        if message.get("type") != "participants" or self.recording is None:
+            return
+        if self.state not in ("recording", "paused"):
+            return
+        present = {p.get("id") for p in message.get("participants", [])}
+        for track in self._tracks:
+            here, t_ms = track.publisher in present, self.elapsed_ms()
+            if not here and track.left_at_ms is None:
+                track.left_at_ms, track.return_marked, what = t_ms, False, "left the call"
+                kind = "gap-start"
+            elif here and track.left_at_ms is not None:
+                track.left_at_ms, track.return_marked, what = None, True, "is back in the call"
+                kind = "gap-end"
+            else:
+                continue
+            note = f"{track.publisher} {what}"
+            self._writes.submit(
+                self.store.add_mark, self.recording.id, t_ms / 1000, kind, note, "server"
+            )
 
     async def on_consent(self, purposes: tuple[str, ...]) -> None:
         """Withdrawn consent stops the recording at once."""
@@ -286,8 +308,9 @@ class Recorder:
         track.last_video_pts, track.hole_from_ms = None, None
         track.video_steps.clear()
         now_ms = self.elapsed_ms()
+        marked, track.return_marked = track.return_marked, False
         if not first and self.recording is not None and track.last_video_ms is not None:
-            if now_ms - track.last_video_ms > GAP_THRESHOLD_MS:
+            if now_ms - track.last_video_ms > GAP_THRESHOLD_MS and not marked:
                 self._mark_gap(track, track.last_video_ms, now_ms)
 
     def _find_hole(self, track: _Track, generation: int, frame: EncodedFrame) -> None:
