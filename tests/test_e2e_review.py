@@ -67,6 +67,10 @@ async def test_everyone_sees_the_same_frame(server: RunningServer) -> None:
 
         # The clip is the big picture on the family's phone, paused on its first frame.
         assert await family.is_visible("#clip-video")
+        # The practitioner's badge is in plain words, not WebRTC's ("Media: connected").
+        await practitioner.wait_for_function(
+            "document.querySelector('#live-state').textContent === 'Video connected'"
+        )
         await all_show(pages, first, timeout=15)
 
         await practitioner.click("#play")

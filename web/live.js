@@ -2,7 +2,7 @@
 // Filming mode is the default: the practitioner's camera and microphone stay off.
 import { api } from './api.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
-import { $, copy, notify, PURPOSE_NAMES, tell } from './ui.js';
+import { $, copy, mediaWords, notify, PURPOSE_NAMES, tell } from './ui.js';
 
 /** @type {ServerConnection|null} */ let live = null;
 /** @type {string|null} */ let liveSession = null;
@@ -57,9 +57,7 @@ export async function openLive(sessionId, onEnded) {
     showFamily();
   };
   connection.onmediastate = (state) => {
-    $('live-state').textContent = { new: 'Online', connecting: 'Video connecting…',
-      connected: 'Video connected', disconnected: 'Video interrupted…', failed: 'Video lost: retrying…',
-      closed: 'Video stopped' }[state] || state;
+    $('live-state').textContent = mediaWords(state);
   };
   connection.onparticipants = (participants) => renderParticipants(participants);
   connection.onremotestream = (stream, slot) => {

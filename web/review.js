@@ -1,6 +1,6 @@
 // The practitioner's shared-review page: drive the clip the server plays into the call.
 import { api, whoAmI } from './api.js';
-import { $, tell } from './ui.js';
+import { $, mediaWords, tell } from './ui.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
 const sessionId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
@@ -79,7 +79,7 @@ connection.onlinkstate = (linkState) => {
 };
 connection.onmediastate = (mediaState) => {
   if (ended) return;
-  $('live-state').textContent = `Media: ${mediaState}`;
+  $('live-state').textContent = mediaWords(mediaState);
 };
 connection.onremotestream = (stream, slot) => {
   if (slot === 'clip') {

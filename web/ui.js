@@ -37,3 +37,11 @@ export const PURPOSE_NAMES = /** @type {Record<string, string>} */ ({
   supervision: 'supervision',
   training: 'training',
 });
+
+/** The video connection's state in plain words (not WebRTC's). @param {string} state */
+export function mediaWords(state) {
+  return /** @type {Record<string, string>} */ ({
+    new: 'Online', connecting: 'Video connecting…', connected: 'Video connected',
+    disconnected: 'Video interrupted…', failed: 'Video lost: retrying…', closed: 'Video stopped',
+  })[state] || state;
+}
