@@ -59,6 +59,11 @@ async def test_family_on_phone_is_seen_live_and_again_after_reload(
             "document.querySelector('#family-state').dataset.state === 'connected'"
         )
         assert "connected" in (await family.text_content("#status") or "")
+        # Filming mode: the practitioner's microphone and camera are off, and the family is told.
+        await family.wait_for_function(
+            "document.querySelector('#practitioner-media').dataset.muted === 'audio video'"
+        )
+        assert "cannot hear" in (await family.text_content("#practitioner-media") or "")
 
         # The family reloads the page: the practitioner sees them again, and only once.
         await family.reload()

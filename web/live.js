@@ -46,6 +46,7 @@ export async function openLive(sessionId, onEnded) {
   live = connection;
   liveSession = sessionId;
   $('after-stop').hidden = true;
+  connection.onwelcome = () => sendMuted(connection); // a new connection starts with nothing off
   connection.onlinkstate = (state, detail) => {
     if (live !== connection) return; // a view left earlier closing late
     linkState = state;
@@ -253,6 +254,7 @@ async function toggle(/** @type {'audio'|'video'} */ kind) {
       return;
     }
   }
+  sendMuted(live);
   const on = Boolean(live.localTracks[kind]);
   if (kind === 'video') {
     $('self-view').hidden = !on;
@@ -260,6 +262,12 @@ async function toggle(/** @type {'audio'|'video'} */ kind) {
   } else {
     setPressed('toggle-mic', on, 'Unmute me', 'Mute me');
   }
+}
+
+/** Tell the server what is off, so the family knows why they cannot hear or see us. */
+function sendMuted(/** @type {ServerConnection} */ connection) {
+  const off = /** @type {('audio'|'video')[]} */ (['audio', 'video']).filter((k) => !connection.localTracks[k]);
+  connection.send({ type: 'muted', off });
 }
 
 /** Send a record command once: its buttons wait for the server's answer. */
