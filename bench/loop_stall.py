@@ -45,7 +45,7 @@ import aiortc
 import av
 
 from bench.procs import free_port
-from bench.recording import start_recording, until
+from bench.recording import start_recording, until, wait_http
 from tests.support.av_timeline import read_timeline, timeline_media
 from tests.support.publisher import EncodedMedia, SimulatedFamily
 
@@ -101,17 +101,6 @@ def worst_gap_ms(times: list[float], start: float, end: float) -> float:
     before = [t for t in times if t < start]
     points = [before[-1] if before else start, *(t for t in times if start <= t <= end), end]
     return round(max(b - a for a, b in zip(points, points[1:], strict=False)) * 1000, 1)
-
-
-async def wait_http(url: str) -> None:
-    async with aiohttp.ClientSession() as http, asyncio.timeout(WAIT_S):
-        while True:
-            try:
-                async with http.get(url) as response:
-                    await response.read()
-                    return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.2)
 
 
 async def practitioner_token(url: str, session_id: str) -> str:
