@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import statistics
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,26 +22,14 @@ from vigremote.consent.store import Consent
 from vigremote.media.passthrough import EncodedFrame
 from vigremote.paths import recording_dir
 from vigremote.recording.store import Recording, RecordingStore
-from vigremote.recording.writer import SegmentWriter, StoreWrites, TimedFrame, starts_cleanly
+from vigremote.recording.timeline import Track
+from vigremote.recording.writer import SegmentWriter, StoreWrites, TimedFrame
 from vigremote.rooms import Room
 
 log = logging.getLogger(__name__)
 
 KEYFRAME_INTERVAL_S = 2.0
-# aiortc 1.16 holds frames in its jitter buffers before we see them: audio until 4 more packets
-# have arrived (prefetch=4, 20 ms Opus packets), video until the next frame starts. Subtracting
-# these holds from the arrival time puts audio and video on one timeline (lip-sync).
-AUDIO_HOLD_MS = 80
-DEFAULT_VIDEO_HOLD_MS = 33
 GAP_THRESHOLD_MS = 1000
-# A step in a feed's video RTP time this much over its usual frame interval means frames were
-# lost (e.g. the receive buffer overflowed while the event loop was blocked): restart at a
-# keyframe, so no frame that refers to a lost one is written; mark holes of HOLE_MARK_MS or more.
-# Smaller steps are a busy browser skipping frames (nothing is missing); smaller losses show as
-# the tail of a frame (see writer.starts_cleanly).
-HOLE_FACTOR = 8.0
-HOLE_MIN_MS = 500
-HOLE_MARK_MS = 250
 RECORDER_ID = "recorder"
 _EXTENSIONS = {"VP8": "webm", "H264": "mkv"}
 
@@ -56,29 +42,10 @@ def describe_error(exc: BaseException) -> str:
     return "Recording stopped: the server could not write it. The call continues."
 
 
-class _Track:
-    """One publisher's part of the recording: its file, its keyframe and gap bookkeeping."""
-
-    def __init__(self, publisher: str) -> None:
-        self.publisher = publisher
-        self.writer: SegmentWriter | None = None
-        self.codec: str | None = None
-        self.need_keyframe = True
-        self.first_interval_pending = False
-        self.video_generation: int | None = None
-        self.last_video_ms: int | None = None
-        self.anchors: dict[tuple[str, int], tuple[int, int, float]] = {}
-        self.last_video_pts: int | None = None  # RTP time of the last video frame seen
-        self.video_steps: deque[float] = deque(maxlen=15)  # recent frame intervals, ms
-        self.hole_from_ms: int | None = None  # where the picture stopped, while a hole is open
-        self.left_at_ms: int | None = None  # when they left the call, while they are away
-        self.return_marked = False  # their return is marked: no second gap at the new source
-
-
 class _Tap:
     """A FrameSink that tells the recorder which publisher's feed a frame came from."""
 
-    def __init__(self, recorder: Recorder, track: _Track) -> None:
+    def __init__(self, recorder: Recorder, track: Track) -> None:
         self.recorder, self.track = recorder, track
 
     def push(self, generation: int, frame: EncodedFrame) -> None:
@@ -111,7 +78,7 @@ class Recorder:
         self.paused_by: str | None = None
         self.recording: Recording | None = None
         self.message: str | None = None
-        self._tracks: list[_Track] = []
+        self._tracks: list[Track] = []
         self._taps: list[tuple[Any, _Tap]] = []
         self._segments = 0
         self._t0 = 0.0
@@ -182,7 +149,7 @@ class Recorder:
         self._t0 = time.monotonic()
         self._paused_total, self._paused_since, self._frozen_at = 0.0, None, None
         self._segments = 0
-        self._tracks = [_Track(p) for p in self.publishers]
+        self._tracks = [Track(p) for p in self.publishers]
         for track in self._tracks:
             tap = _Tap(self, track)
             for kind in ("video", "audio"):
@@ -248,7 +215,7 @@ class Recorder:
         now = self._frozen_at or self._paused_since or time.monotonic()
         return int((now - self._t0 - self._paused_total) * 1000)
 
-    def push(self, track: _Track, generation: int, frame: EncodedFrame) -> None:
+    def push(self, track: Track, generation: int, frame: EncodedFrame) -> None:
         """Called on the event loop for every frame of a recorded feed."""
         if self.state != "recording" or self.recording is None:
             return
@@ -258,7 +225,7 @@ class Recorder:
             if generation != track.video_generation:
                 self._new_video_source(track, generation)
             else:
-                self._find_hole(track, generation, frame)
+                track.find_hole(generation, frame)
             if track.need_keyframe:
                 if not frame.keyframe:
                     feed.request_keyframe()
@@ -270,75 +237,28 @@ class Recorder:
             if kind != "video":
                 return
             self._open_segment(track, frame.codec)
-        pts_ms = self._place(track, kind, generation, frame)
+        pts_ms = track.place(kind, generation, frame, self.elapsed_ms())
         if kind == "video":
-            self._close_hole(track, pts_ms)
+            hole = track.close_hole(pts_ms)
+            if hole is not None:
+                self._mark_gap(track, *hole)
             track.last_video_ms = pts_ms
         assert track.writer is not None
         track.writer.write(TimedFrame(kind, frame.codec, frame.data, pts_ms, frame.keyframe))
 
-    def _place(self, track: _Track, kind: str, generation: int, frame: EncodedFrame) -> int:
-        """Map the frame's RTP time to the timeline, anchored at the first frame's capture time.
-
-        The capture time is estimated as arrival minus the jitter buffer's hold; for video the
-        hold is one frame interval, refined when the second frame shows the real frame rate.
-        """
-        key = (kind, generation)
-        anchor = track.anchors.get(key)
-        tick = float(frame.time_base)
-        if anchor is None:
-            hold = AUDIO_HOLD_MS if kind == "audio" else DEFAULT_VIDEO_HOLD_MS
-            anchor = (self.elapsed_ms() - hold, frame.pts, tick)
-            track.anchors[key] = anchor
-            track.first_interval_pending = kind == "video"
-        elif kind == "video" and track.first_interval_pending:
-            track.first_interval_pending = False
-            interval_ms = int((frame.pts - anchor[1]) * tick * 1000)
-            if 0 < interval_ms < 200:
-                anchor = (anchor[0] + DEFAULT_VIDEO_HOLD_MS - interval_ms, anchor[1], tick)
-                track.anchors[key] = anchor
-        start_ms, start_pts, seconds_per_tick = anchor
-        return max(0, start_ms + int((frame.pts - start_pts) * seconds_per_tick * 1000))
-
-    def _new_video_source(self, track: _Track, generation: int) -> None:
+    def _new_video_source(self, track: Track, generation: int) -> None:
         """The browser reconnected: restart at a keyframe and mark the gap."""
         first = track.video_generation is None
         track.video_generation = generation
         track.need_keyframe = True
-        track.last_video_pts, track.hole_from_ms = None, None
-        track.video_steps.clear()
+        track.forget_steps()
         now_ms = self.elapsed_ms()
         marked, track.return_marked = track.return_marked, False
         if not first and self.recording is not None and track.last_video_ms is not None:
             if now_ms - track.last_video_ms > GAP_THRESHOLD_MS and not marked:
                 self._mark_gap(track, track.last_video_ms, now_ms)
 
-    def _find_hole(self, track: _Track, generation: int, frame: EncodedFrame) -> None:
-        """Frames lost within one connection show as a jump in the video's RTP time (audio,
-        placed from its own RTP time, is not shifted by it) or as a frame that does not start
-        like one (the tail of a frame whose first packets were lost): restart at a keyframe."""
-        previous, track.last_video_pts = track.last_video_pts, frame.pts
-        if previous is None or ("video", generation) not in track.anchors:
-            return  # nothing placed yet, or since a resume: no hole to speak of
-        step_ms = (frame.pts - previous) * float(frame.time_base) * 1000
-        usual = statistics.median(track.video_steps) if track.video_steps else 1000 / 30
-        jumped = step_ms > max(HOLE_MIN_MS, HOLE_FACTOR * usual)
-        if not jumped and starts_cleanly(frame.codec, frame.data):
-            if step_ms > 0:
-                track.video_steps.append(step_ms)
-            return
-        if track.hole_from_ms is None and track.last_video_ms is not None:
-            track.hole_from_ms = track.last_video_ms + round(usual)
-        track.need_keyframe = True
-        log.warning("recording: %s's video lost packets (%.0f ms step)", track.publisher, step_ms)
-
-    def _close_hole(self, track: _Track, pts_ms: int) -> None:
-        """The picture is back after a hole: mark where it was missing, if it shows."""
-        start, track.hole_from_ms = track.hole_from_ms, None
-        if start is not None and pts_ms - start >= HOLE_MARK_MS:
-            self._mark_gap(track, start, pts_ms)
-
-    def _mark_gap(self, track: _Track, start_ms: int, end_ms: int) -> None:
+    def _mark_gap(self, track: Track, start_ms: int, end_ms: int) -> None:
         if self.recording is None:
             return
         rec_id, who = self.recording.id, track.publisher
@@ -348,7 +268,7 @@ class Recorder:
         self.store.add_mark(recording_id, start_s, "gap-start", who, "server")
         self.store.add_mark(recording_id, end_s, "gap-end", who, "server")
 
-    def _open_segment(self, track: _Track, codec: str) -> None:
+    def _open_segment(self, track: Track, codec: str) -> None:
         assert self.recording is not None
         self._segments += 1
         prefix = "segment" if self.publishers == ("family",) else track.publisher
@@ -358,7 +278,7 @@ class Recorder:
         track.writer = SegmentWriter(folder / name, self._writer_failed_threadsafe)
         track.codec = codec
 
-    def _rotate_segment(self, track: _Track) -> None:
+    def _rotate_segment(self, track: Track) -> None:
         """The video codec changed (a different browser rejoined): start a new file."""
         old, track.writer, track.codec = track.writer, None, None
         if old is not None:
