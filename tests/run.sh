@@ -9,6 +9,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v npm >/dev/null || missing+=(nodejs npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
@@ -24,6 +25,8 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
+# The browser client's checks: types (tsc --checkJs), lint (eslint), accessibility (axe-core).
+npm ci --no-audit --no-fund --loglevel=error
 .venv/bin/ruff check vigremote tests bench
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -q "$@"

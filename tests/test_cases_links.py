@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from tests.conftest import RunningServer, login
+from tests.review_helpers import make_clips
 from tests.test_revocation import hello
 from vigremote.family_links import ALPHABET, CODE_LENGTH
 
@@ -71,3 +72,22 @@ async def test_only_the_cases_practitioner_gets_the_qr_code(server: RunningServe
         await login(http, server, "bob")
         async with http.get(qr) as response:
             assert response.status == 403
+
+
+async def test_a_new_review_comes_with_its_short_link(server: RunningServer) -> None:
+    """The review's family link is read aloud or typed as often as a filming one."""
+    http, csrf, case_id, items = await make_clips(server, ["analysis", "shared_review"], [(0, 30)])
+    try:
+        async with http.post(
+            f"{server.url}/api/cases/{case_id}/reviews",
+            json={"items": [{"kind": i["kind"], "id": i["id"]} for i in items]},
+            headers={"X-CSRF-Token": csrf},
+        ) as response:
+            assert response.status == 201, await response.text()
+            created = await response.json()
+    finally:
+        await http.close()
+    code = created["code"]
+    assert len(code) == CODE_LENGTH and set(code) <= set(ALPHABET)
+    assert created["short_link"] == f"{server.url}/j/{code}"
+    assert await follow(server, f"/j/{code}") == (302, created["family_link"])

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from vigremote.accounts import current_user
-from vigremote.cases import family_link, owned_case, owned_session
+from vigremote.cases import family_link, owned_case, owned_session, short_form
 from vigremote.consent import policy
 from vigremote.consent.access import current_purposes, recording_kind
 from vigremote.errors import UserError
@@ -82,7 +82,10 @@ async def create_review(request: web.Request) -> web.Response:
     request.app[REVIEWS].set_playlist(session.id, items)
     store.audit(user.id, "review-created", f"session:{session.id}", items=len(items))
     link = family_link(store, request.app[CONFIG], request.app[SIGNER], session)
-    return web.json_response({"session": session.to_json(), "family_link": link}, status=201)
+    short = short_form(store, request.app[CONFIG], session)  # to read aloud or type
+    return web.json_response(
+        {"session": session.to_json(), "family_link": link} | short, status=201
+    )
 
 
 def _item_key(entry: object) -> tuple[str, str] | None:
