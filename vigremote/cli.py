@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import secrets
 import ssl
 import sys
@@ -18,7 +19,7 @@ from aiohttp import web
 from vigremote.app import create_app
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.cases import open_session
-from vigremote.config import Config, IceServer, ensure_private_dir, load_secret
+from vigremote.config import Config, IceServer, TurnSettings, ensure_private_dir, load_secret
 from vigremote.storage import ROLES_WITH_ACCOUNTS, Conflict, Store
 
 DEMO_USER = "demo"
@@ -32,6 +33,7 @@ def _config(args: argparse.Namespace) -> Config:
         for url in args.ice_server
     )
     return Config(
+        turn=_turn(args),
         data_dir=Path(args.data).resolve(),
         host=args.host,
         port=args.port,
@@ -44,6 +46,25 @@ def _config(args: argparse.Namespace) -> Config:
         retention_text=(args.retention_text or "").strip() or Config.retention_text,
         contact_text=(args.org_contact or "").strip() or Config.contact_text,
     )
+
+
+def _turn(args: argparse.Namespace) -> TurnSettings | None:
+    """TURN with coturn's shared secret (`use-auth-secret`): from the environment, a file or the
+    command line (where other users of the machine can read it in the process list)."""
+    secret = os.environ.get("VIGREMOTE_TURN_SECRET", "")
+    if args.turn_secret_file:
+        secret = Path(args.turn_secret_file).read_text(encoding="utf-8").strip()
+    secret = args.turn_secret or secret
+    if not secret:
+        if args.turn_url:
+            raise SystemExit(
+                "--turn-url needs a TURN secret (VIGREMOTE_TURN_SECRET, --turn-secret-file)"
+            )
+        return None
+    try:
+        return TurnSettings(tuple(args.turn_url), secret, args.turn_ttl)
+    except ValueError as exc:
+        raise SystemExit(f"TURN: {exc}") from None
 
 
 def _open_store(config: Config) -> Store:
@@ -182,6 +203,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ice-username", help="TURN username")
     parser.add_argument("--ice-credential", help="TURN password")
+    parser.add_argument(
+        "--turn-url",
+        action="append",
+        default=[],
+        help="a TURN URL sharing the secret, e.g. turn:turn.example.org:3478 (repeatable)",
+    )
+    parser.add_argument(
+        "--turn-secret-file",
+        help="file holding coturn's static-auth-secret (or VIGREMOTE_TURN_SECRET)",
+    )
+    parser.add_argument(
+        "--turn-secret", help="coturn's static-auth-secret (visible in ps: prefer the file)"
+    )
+    parser.add_argument(
+        "--turn-ttl", type=int, default=12 * 3600, help="TURN credential lifetime in seconds (12 h)"
+    )
     parser.add_argument("--redis-url", help="share live state through Redis (later releases)")
     parser.add_argument(
         "--retention-text",

@@ -27,6 +27,26 @@ class IceServer:
         return out
 
 
+@dataclass(frozen=True)
+class TurnSettings:
+    """TURN servers (turn:/turns: URLs) sharing `secret` with vigremote (see turn.py)."""
+
+    urls: tuple[str, ...]
+    secret: str = field(repr=False)  # never in a log line
+    ttl_s: int = 12 * 3600
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise ValueError("a TURN secret needs at least one --turn-url")
+        bad = [u for u in self.urls if not u.startswith(("turn:", "turns:"))]
+        if bad:
+            raise ValueError(f"not a turn: or turns: URL: {', '.join(bad)}")
+        if not self.secret:
+            raise ValueError("the TURN secret is empty")
+        if self.ttl_s <= 0:
+            raise ValueError("the TURN credential lifetime must be positive")
+
+
 def default_web_dir() -> Path:
     """The pages and scripts the server hands to browsers.
 
@@ -48,6 +68,8 @@ class Config:
     public_url: str | None = None
     # No public STUN host is assumed: families behind NAT need a TURN server configured here.
     ice_servers: tuple[IceServer, ...] = ()
+    # With a TURN secret, each participant gets its own short-lived TURN credentials.
+    turn: TurnSettings | None = None
     redis_url: str | None = None
     # Family links stay valid for a week: sessions are booked ahead and sent by text message.
     family_link_ttl_s: int = 7 * 24 * 3600

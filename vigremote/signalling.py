@@ -34,6 +34,7 @@ from vigremote.rooms import (
 )
 from vigremote.state import CONFIG, JOIN_HOOKS, MESSAGE_HANDLERS, ROOMS, SIGNER, STORE
 from vigremote.storage import NotFound, Session
+from vigremote.turn import ice_servers_for
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class Connection:
                 "version": PROTOCOL_VERSION,
                 "you": participant.describe(),
                 "session": {"id": self.room.session_id, "kind": self.room.kind},
-                "iceServers": [s.to_json() for s in self.config.ice_servers],
+                "iceServers": [s.to_json() for s in ice_servers_for(self.config, participant.id)],
                 "slots": [spec.to_json() for spec in layout(self.room.kind, participant.role)],
             }
         )
