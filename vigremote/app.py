@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from vigremote import accounts, cases, openapi, origin, pages, presence, signalling
+from vigremote.audit import AUDIT_SEAL_KEY
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.clips import analysis_api, clips_api
 from vigremote.clips.store import ClipStore
@@ -15,6 +16,7 @@ from vigremote.consent import api as consent_api
 from vigremote.consent import messages as consent_messages
 from vigremote.consent.store import ConsentStore, load_wording
 from vigremote.httpjson import json_errors
+from vigremote.keys import derive
 from vigremote.media import passthrough
 from vigremote.media.feeds import Feed
 from vigremote.recording import control as recording_control
@@ -93,7 +95,7 @@ def create_app(config: Config) -> web.Application:
 async def _stores(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     ensure_private_dir(config.data_dir)
-    store = Store(config.db_path)
+    store = Store(config.db_path, audit_key=derive(config.master_key, AUDIT_SEAL_KEY))
     app[STORE] = store
     app[CONSENTS] = ConsentStore(store.db)
     app[RECORDINGS] = RecordingStore(store.db)
@@ -101,6 +103,7 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     app[REVIEWS] = ReviewStore(store.db)
     await recording_control.recover_interrupted(app)
     yield
+    store.log_audit_head()  # into the server's log, outside the data folder (audit.py)
     store.close()
 
 

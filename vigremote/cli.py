@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import logging
@@ -17,9 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from vigremote.app import create_app
+from vigremote.audit import AUDIT_SEAL_KEY, verify
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.cases import open_session
 from vigremote.config import Config, IceServer, TurnSettings, ensure_private_dir, load_secret
+from vigremote.keys import MasterKeyError, derive, load_master_key, new_key_text
 from vigremote.storage import ROLES_WITH_ACCOUNTS, Conflict, Store
 
 DEMO_USER = "demo"
@@ -33,6 +36,7 @@ def _config(args: argparse.Namespace) -> Config:
         for url in args.ice_server
     )
     return Config(
+        master_key=_master_key(args),
         turn=_turn(args),
         data_dir=Path(args.data).resolve(),
         host=args.host,
@@ -67,9 +71,17 @@ def _turn(args: argparse.Namespace) -> TurnSettings | None:
         raise SystemExit(f"TURN: {exc}") from None
 
 
+def _master_key(args: argparse.Namespace) -> bytes:
+    key_file = Path(args.master_key_file) if args.master_key_file else None
+    try:
+        return load_master_key(Path(args.data), key_file)
+    except MasterKeyError as exc:
+        raise SystemExit(f"master key: {exc}") from None
+
+
 def _open_store(config: Config) -> Store:
     ensure_private_dir(config.data_dir)
-    return Store(config.db_path)
+    return Store(config.db_path, audit_key=derive(config.master_key, AUDIT_SEAL_KEY))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -192,6 +204,11 @@ def cmd_session_create(args: argparse.Namespace) -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="recordings", help="data folder (default: recordings)")
+    parser.add_argument(
+        "--master-key-file",
+        help="the master key, kept outside the data folder (or VIGREMOTE_MASTER_KEY; "
+        "default ~/.config/vigremote/master.key, made on first use)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--public-url", help="the URL families reach, e.g. https://vig.example.org")
@@ -268,7 +285,39 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--case", help="an existing case id")
     which.add_argument("--case-label", help="create a new case with this label")
     create.set_defaults(func=cmd_session_create)
+
+    keys = sub.add_parser("keys", help="the master key").add_subparsers(
+        dest="action", required=True
+    )
+    generate = keys.add_parser("generate", help="print a new master key (base64) to keep safe")
+    generate.set_defaults(func=cmd_keys_generate)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="action", required=True
+    )
+    check = audit.add_parser("verify", help="check the audit trail; name the first broken entry")
+    _common(check)
+    check.set_defaults(func=cmd_audit_verify)
     return top
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    print(new_key_text())
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if not config.db_path.exists():
+        print(f"error: no database in {config.data_dir}", file=sys.stderr)
+        return 2
+    store = _open_store(config)
+    try:
+        verdict = verify(store.db, derive(config.master_key, AUDIT_SEAL_KEY))
+    finally:
+        store.db.close()  # not Store.close: a check logs no head
+    print(json.dumps(dataclasses.asdict(verdict) | {"ok": verdict.ok}, indent=2))
+    return 0 if verdict.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,6 +71,9 @@ class Config:
     # With a TURN secret, each participant gets its own short-lived TURN credentials.
     turn: TurnSettings | None = None
     redis_url: str | None = None
+    # From outside the data folder (keys.load_master_key, done by the CLI). A Config made in
+    # code without one gets a fresh random key: fine for a test, not for data that must last.
+    master_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     # Family links stay valid for a week: sessions are booked ahead and sent by text message.
     family_link_ttl_s: int = 7 * 24 * 3600
     participant_token_ttl_s: int = 12 * 3600

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vigremote.audit import AuditTrail
+
 ROLES_WITH_ACCOUNTS = ("practitioner", "supervisor", "admin")
 
 SCHEMA = """
@@ -128,7 +130,8 @@ class Login:
 class Store:
     """The one way the rest of vigremote reads and writes durable records."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, audit_key: bytes | None = None) -> None:
+        """`audit_key` seals the audit trail (see audit.py); without it, the chain alone."""
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db = self._db  # shared with the domain stores (consent, recording)
         self._db.row_factory = sqlite3.Row
@@ -136,6 +139,7 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
+        self._audit = AuditTrail(self._db, audit_key)
         path.chmod(0o600)
 
     def _add_missing_columns(self) -> None:
@@ -146,6 +150,9 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def log_audit_head(self) -> None:
+        self._audit.log_head()
 
     # users ---------------------------------------------------------------------------------
     def add_user(self, username: str, display_name: str, role: str, password_hash: str) -> User:
@@ -248,11 +255,8 @@ class Store:
 
     # audit ---------------------------------------------------------------------------------
     def audit(self, actor: str, action: str, obj: str, **detail: Any) -> None:
-        """Append to the audit trail: who did what to which record."""
-        self._db.execute(
-            "INSERT INTO audit (at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)",
-            (time.time(), actor, action, obj, json.dumps(detail, sort_keys=True)),
-        )
+        """Append to the audit trail: who did what to which record (hash-chained)."""
+        self._audit.append(actor, action, obj, detail)
 
     def audit_trail(self, obj: str | None = None) -> list[dict[str, Any]]:
         query: str = "SELECT * FROM audit"
