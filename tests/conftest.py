@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.support.signalling_client import Filming
 from vigremote.app import create_app
 from vigremote.auth import Passwords, new_login_secret
 from vigremote.cases import open_session
@@ -88,3 +89,21 @@ async def login(http: aiohttp.ClientSession, server: RunningServer, username: st
     ) as response:
         assert response.status == 200, await response.text()
         return str((await response.json())["csrf"])
+
+
+@pytest.fixture
+async def filming(server: RunningServer) -> AsyncIterator[Filming]:
+    """An open filming session with its practitioner (tests/support/signalling_client.py)."""
+    # No login on the socket, so no need to spend an Argon2 hash on a password.
+    owner = server.store.add_user("alice", "Alice", "practitioner", "unused")
+    created = server.new_session(owner)
+    session_id = created["session"]["id"]
+    async with aiohttp.ClientSession() as http:
+        yield Filming(
+            server,
+            http,
+            owner.id,
+            session_id,
+            created["token"],
+            server.practitioner_token(session_id, owner),
+        )

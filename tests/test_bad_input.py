@@ -7,13 +7,7 @@ import pytest
 
 from tests.conftest import RunningServer, login
 from tests.review_helpers import review
-from tests.test_signalling import (  # noqa: F401
-    Filming,
-    closed_with,
-    filming,
-    replies_to,
-    roster_until,
-)
+from tests.support.signalling_client import Filming, closed_with, replies_to, roster_until
 
 DEEP = "[" * 30000 + "]" * 30000
 NOT_UNICODE = "the JSON holds text that is not valid Unicode"

@@ -8,16 +8,13 @@ loopback candidates are ever accepted here, so the tests probe nothing beyond th
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from aiortc.sdp import candidate_from_sdp
 
-from tests.conftest import RunningServer
 from tests.support.publisher import aiortc_offer
-from tests.test_signalling import Filming, replies_to, user_error
+from tests.support.signalling_client import Filming, replies_to, user_error
 from vigremote.media.candidates import (
     MAX_REMOTE_CANDIDATES,
     CandidateRefused,
@@ -25,22 +22,6 @@ from vigremote.media.candidates import (
     screen,
 )
 from vigremote.media.peers import Peer
-
-
-@pytest.fixture
-async def call(server: RunningServer) -> AsyncIterator[Filming]:
-    owner = server.store.add_user("alice", "Alice", "practitioner", "unused")
-    created = server.new_session(owner)
-    session_id = created["session"]["id"]
-    async with aiohttp.ClientSession() as http:
-        yield Filming(
-            server,
-            http,
-            owner.id,
-            session_id,
-            created["token"],
-            server.practitioner_token(session_id, owner),
-        )
 
 
 def candidate(
@@ -64,12 +45,12 @@ async def offer_without_end_of_candidates() -> str:
     return "".join(f"{line}\r\n" for line in offer.splitlines() if line != "a=end-of-candidates")
 
 
-async def connected_peer(call: Filming, ws: Any, sdp: str | None = None) -> Peer:
+async def connected_peer(filming: Filming, ws: Any, sdp: str | None = None) -> Peer:
     [answer] = await replies_to(
         ws, {"type": "offer", "sdp": sdp or await offer_without_end_of_candidates()}
     )
     assert answer["type"] == "answer", answer
-    peer = (await call.member("family")).peer
+    peer = (await filming.member("family")).peer
     assert isinstance(peer, Peer)
     return peer
 
@@ -101,10 +82,10 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
-async def test_a_candidate_no_browser_would_offer_is_refused(call: Filming, name: str) -> None:
+async def test_a_candidate_no_browser_would_offer_is_refused(filming: Filming, name: str) -> None:
     bad, reason = REFUSED[name]
-    async with call.family() as (ws, _):
-        peer = await connected_peer(call, ws)
+    async with filming.family() as (ws, _):
+        peer = await connected_peer(filming, ws)
         before = remote_candidates(peer)
         error = user_error(
             await replies_to(ws, {"type": "candidate", "candidate": bad}),
@@ -114,15 +95,15 @@ async def test_a_candidate_no_browser_would_offer_is_refused(call: Filming, name
         assert reason in error["message"], error
         # Nothing reached aiortc, and the same connection goes on.
         assert remote_candidates(peer) == before
-        assert (await call.member("family")).peer is peer
+        assert (await filming.member("family")).peer is peer
         good = candidate("127.0.0.1", 40000)
         assert await replies_to(ws, {"type": "candidate", "candidate": good}) == []
         assert ("127.0.0.1", 40000) in remote_candidates(peer)
 
 
-async def test_browser_candidates_are_accepted(call: Filming) -> None:
-    async with call.family() as (ws, _):
-        peer = await connected_peer(call, ws)
+async def test_browser_candidates_are_accepted(filming: Filming) -> None:
+    async with filming.family() as (ws, _):
+        peer = await connected_peer(filming, ws)
         before = remote_candidates(peer)
         accepted = [
             candidate("127.0.0.1", 40001),
@@ -141,9 +122,9 @@ async def test_browser_candidates_are_accepted(call: Filming) -> None:
         assert ("127.0.0.1", 9) not in added
 
 
-async def test_at_most_so_many_candidates_per_connection(call: Filming) -> None:
-    async with call.family() as (ws, _):
-        peer = await connected_peer(call, ws)
+async def test_at_most_so_many_candidates_per_connection(filming: Filming) -> None:
+    async with filming.family() as (ws, _):
+        peer = await connected_peer(filming, ws)
         before = len(remote_candidates(peer))  # the offer's own candidates count too
         for number in range(MAX_REMOTE_CANDIDATES - before):
             good = candidate(f"127.0.0.{number + 1}", 40000 + number)
@@ -158,15 +139,15 @@ async def test_at_most_so_many_candidates_per_connection(call: Filming) -> None:
         assert len(remote_candidates(peer)) == MAX_REMOTE_CANDIDATES
         # The end of candidates still goes through, on the same connection.
         assert await replies_to(ws, {"type": "candidate", "candidate": None}) == []
-        assert (await call.member("family")).peer is peer
+        assert (await filming.member("family")).peer is peer
 
 
-async def test_candidates_of_bundled_m_lines_are_not_counted(call: Filming) -> None:
+async def test_candidates_of_bundled_m_lines_are_not_counted(filming: Filming) -> None:
     """Until it has the answer, a browser gathers for every m-line (a review has four); aiortc
     uses only the first m-line's transport, so the others' candidates must not use up the
     budget, or the first m-line's last candidates (TURN relays come last) would be refused."""
-    async with call.family() as (ws, _):
-        peer = await connected_peer(call, ws)
+    async with filming.family() as (ws, _):
+        peer = await connected_peer(filming, ws)
         before = remote_candidates(peer)
         for number in range(MAX_REMOTE_CANDIDATES + 8):
             other = candidate(f"127.0.2.{number + 1}", 43000 + number)
@@ -186,7 +167,7 @@ async def test_candidates_of_bundled_m_lines_are_not_counted(call: Filming) -> N
         assert ("127.0.0.1", 40000) in remote_candidates(peer)
 
 
-async def test_candidates_inside_an_offer_are_screened_and_counted(call: Filming) -> None:
+async def test_candidates_inside_an_offer_are_screened_and_counted(filming: Filming) -> None:
     """An offer sent after gathering carries its candidates: the unsafe ones are dropped (the
     offer still works) and the rest use up the same budget."""
     inline = [
@@ -202,8 +183,8 @@ async def test_candidates_inside_an_offer_are_screened_and_counted(call: Filming
     for line in (await offer_without_end_of_candidates()).splitlines():
         lines += [line] + (inline if line.startswith("a=mid:") else [])
     sdp = "".join(f"{line}\r\n" for line in lines)
-    async with call.family() as (ws, _):
-        peer = await connected_peer(call, ws, sdp)
+    async with filming.family() as (ws, _):
+        peer = await connected_peer(filming, ws, sdp)
         probed = remote_candidates(peer)
         assert len(probed) == MAX_REMOTE_CANDIDATES
         assert all(ipaddress.ip_address(host).is_loopback for host, _ in probed)
