@@ -8,15 +8,14 @@ click against its own frame), also after a hole in the video that lasted seconds
 
 from __future__ import annotations
 
-import fractions
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
-from tests.support.numbered_video import numbered_frame_luma, read_frame_number
-from tests.support.publisher import AUDIO_CLOCK, EncodedMedia
+from tests.support.numbered_video import read_frame_number
+from tests.support.publisher import EncodedMedia, encode_clicks, encode_numbered_video
 
 CLICK_LEVEL = 16000
 _OPUS_MS = 20
@@ -44,50 +43,23 @@ def timeline_media(
     """
     if seconds > 20:
         raise ValueError("the clicks tell at most 20 seconds apart")
-    encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height = width, height
-    encoder.pix_fmt = "yuv420p"
-    encoder.time_base = fractions.Fraction(1, fps)
-    encoder.bit_rate = bit_rate
-    encoder.gop_size = gop
-    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    chroma = np.full((height // 2, width // 2), 128, np.uint8).tobytes()
-    video: list[tuple[bytes, bool]] = []
     noise = np.random.default_rng(7)
-    for index in range(seconds * fps):
-        luma = numbered_frame_luma(index, width, height)
-        if grain:
-            _add_grain(luma, noise)
-        frame = av.VideoFrame(width, height, "yuv420p")
-        frame.planes[0].update(luma.tobytes())
-        frame.planes[1].update(chroma)
-        frame.planes[2].update(chroma)
-        frame.pts = index
-        frame.pict_type = (
-            av.video.frame.PictureType.I if index % gop == 0 else av.video.frame.PictureType.NONE
-        )
-        video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(frame)]
-    video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(None)]
-
-    opus = av.CodecContext.create("libopus", "w")
-    opus.sample_rate = AUDIO_CLOCK
-    opus.layout = "stereo"
-    opus.format = "s16"
-    samples_per_packet = AUDIO_CLOCK * _OPUS_MS // 1000
-    t = np.arange(samples_per_packet) / AUDIO_CLOCK
-    silence = np.zeros(samples_per_packet * 2, np.int16)
-    audio: list[bytes] = []
+    video = encode_numbered_video(
+        seconds * fps,
+        fps,
+        width,
+        height,
+        gop,
+        bit_rate,
+        touch=(lambda luma: _add_grain(luma, noise)) if grain else None,
+    )
     per_second = 1000 // _OPUS_MS
-    for index in range(seconds * per_second):
-        samples = silence
-        if index % per_second == 0:
-            tone = np.sin(2 * np.pi * click_hz(index // per_second) * t) * CLICK_LEVEL
-            samples = np.repeat(tone.astype(np.int16), 2)
-        samples = samples.reshape(1, -1)
-        af = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
-        af.sample_rate = AUDIO_CLOCK
-        af.pts = index * samples_per_packet
-        audio += [bytes(p) for p in opus.encode(af)]
+    audio = encode_clicks(
+        seconds * per_second,
+        lambda i: click_hz(i // per_second) if i % per_second == 0 else None,
+        level=CLICK_LEVEL,
+        packet_ms=_OPUS_MS,
+    )
     return EncodedMedia(video, audio, fps)
 
 

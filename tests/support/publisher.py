@@ -12,6 +12,7 @@ import contextlib
 import fractions
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,77 @@ class EncodedMedia:
     codec: str = "VP8"  # or "H264" (Annex-B, constrained baseline, as Safari sends)
 
 
+def encode_numbered_video(
+    frames: int,
+    fps: int = 30,
+    width: int = 640,
+    height: int = 480,
+    gop: int = 30,
+    bit_rate: int = 800_000,
+    codec: str = "VP8",
+    touch: Callable[[np.ndarray], None] | None = None,  # type: ignore[type-arg]
+) -> list[tuple[bytes, bool]]:
+    """Numbered frames (a keyframe every `gop` frames) encoded once: (packet, is_keyframe).
+
+    `touch` may change each frame's luma in place first (e.g. add a camera's grain).
+    """
+    encoder = av.CodecContext.create("libvpx" if codec == "VP8" else "libx264", "w")
+    encoder.width, encoder.height = width, height
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = fractions.Fraction(1, fps)
+    encoder.bit_rate = bit_rate
+    encoder.gop_size = gop
+    if codec == "VP8":
+        encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    else:
+        encoder.options = {"profile": "baseline", "tune": "zerolatency", "preset": "ultrafast"}
+    video: list[tuple[bytes, bool]] = []
+    chroma = np.full((height // 2, width // 2), 128, np.uint8).tobytes()
+    for index in range(frames):
+        luma = numbered_frame_luma(index, width, height)
+        if touch is not None:
+            touch(luma)
+        frame = av.VideoFrame(width, height, "yuv420p")
+        frame.planes[0].update(luma.tobytes())
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts = index
+        frame.pict_type = (
+            av.video.frame.PictureType.I if index % gop == 0 else av.video.frame.PictureType.NONE
+        )
+        video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(frame)]
+    video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(None)]
+    return video
+
+
+def encode_clicks(
+    packets: int,
+    tone_hz: Callable[[int], float | None],
+    level: int = 16000,
+    packet_ms: int = 20,
+) -> list[bytes]:
+    """Stereo Opus, `packets` of `packet_ms` each: silence, or a tone where `tone_hz(index)`
+    gives a pitch (a click a recording's lip-sync or timeline is measured against)."""
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate = AUDIO_CLOCK
+    opus.layout = "stereo"
+    opus.format = "s16"
+    samples_per_packet = AUDIO_CLOCK * packet_ms // 1000
+    t = np.arange(samples_per_packet) / AUDIO_CLOCK
+    silence = np.zeros(samples_per_packet * 2, np.int16)
+    audio: list[bytes] = []
+    for index in range(packets):
+        hz = tone_hz(index)
+        samples = silence
+        if hz is not None:
+            samples = np.repeat((np.sin(2 * np.pi * hz * t) * level).astype(np.int16), 2)
+        af = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="stereo")
+        af.sample_rate = AUDIO_CLOCK
+        af.pts = index * samples_per_packet
+        audio += [bytes(p) for p in opus.encode(af)]
+    return audio
+
+
 def encode_media(
     frames: int = 90,
     fps: int = 30,
@@ -63,47 +135,10 @@ def encode_media(
     codec: str = "VP8",
 ) -> EncodedMedia:
     """Numbered frames (a keyframe every `gop` frames) and a click track, encoded once."""
-    encoder = av.CodecContext.create("libvpx" if codec == "VP8" else "libx264", "w")
-    encoder.width, encoder.height = width, height
-    encoder.pix_fmt = "yuv420p"
-    encoder.time_base = fractions.Fraction(1, fps)
-    encoder.bit_rate = 800_000
-    encoder.gop_size = gop
-    if codec == "VP8":
-        encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    else:
-        encoder.options = {"profile": "baseline", "tune": "zerolatency", "preset": "ultrafast"}
-    video: list[tuple[bytes, bool]] = []
-    chroma = np.full((height // 2, width // 2), 128, np.uint8)
-    for index in range(frames):
-        luma = numbered_frame_luma(index, width, height)
-        frame = av.VideoFrame(width, height, "yuv420p")
-        frame.planes[0].update(luma.tobytes())
-        frame.planes[1].update(chroma.tobytes())
-        frame.planes[2].update(chroma.tobytes())
-        frame.pts = index
-        frame.pict_type = (
-            av.video.frame.PictureType.I if index % gop == 0 else av.video.frame.PictureType.NONE
-        )
-        video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(frame)]
-    video += [(bytes(p), bool(p.is_keyframe)) for p in encoder.encode(None)]
-
+    video = encode_numbered_video(frames, fps, width, height, gop, codec=codec)
     # Audio as long as the video loop: silence with a 20 ms click exactly when video frame 0
     # is shown, so a recording's lip-sync can be measured.
-    opus = av.CodecContext.create("libopus", "w")
-    opus.sample_rate = AUDIO_CLOCK
-    opus.layout = "stereo"
-    opus.format = "s16"
-    audio: list[bytes] = []
-    t = np.arange(960) / AUDIO_CLOCK
-    for index in range(round(frames / fps / 0.02)):
-        level = 16000 if index == 0 else 0
-        tone = (np.sin(2 * np.pi * 1000 * t) * level).astype(np.int16)
-        samples = np.repeat(tone, 2).reshape(1, -1)
-        af = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
-        af.sample_rate = AUDIO_CLOCK
-        af.pts = index * 960
-        audio += [bytes(p) for p in opus.encode(af)]
+    audio = encode_clicks(round(frames / fps / 0.02), lambda i: 1000.0 if i == 0 else None)
     return EncodedMedia(video, audio, fps, codec)
 
 
