@@ -472,7 +472,9 @@ def seed_data(data: Path, recording: Path, frames: int) -> dict[str, str]:
         user = store.add_user(USER, "Bench Practitioner", "practitioner", password_hash)
         case = store.add_case(user.id, "Bench family")
         session = store.add_session(case.id, "filming")
-        consent = ConsentStore(store.db).record(session.id, case.id, PURPOSES, "bench", "family")
+        consent = ConsentStore(store.db).record(
+            case.id, PURPOSES, "bench", "family", session_id=session.id
+        )
         recordings = RecordingStore(store.db)
         rec = recordings.add(case.id, session.id, consent.id, PURPOSES)
         target = recording_dir(data, case.id, rec.id) / "segment-001.webm"

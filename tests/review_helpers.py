@@ -18,7 +18,7 @@ from tests.recording_helpers import media
 from tests.support.numbered_video import read_frame_number
 from tests.support.publisher import SimulatedFamily
 from tests.support.recordings import seed_recording
-from vigremote.state import RECORDINGS
+from vigremote.state import RECORDINGS, SIGNER
 
 
 def last_picture(frames: list[tuple[float, Any]]) -> Any:
@@ -120,6 +120,38 @@ async def make_clips(
             assert response.status == 201, await response.text()
             clips.append({"kind": "still", **(await response.json())["still"]})
     return http, csrf, recording.case_id, clips
+
+
+@dataclass
+class ThreeViewerReview:
+    """A shared review of clips, created over the REST API, and who may join it."""
+
+    created: dict[str, Any]  # the create response: session, family_link, short_link
+    session_id: str
+    observer_token: str
+    clips: list[dict[str, Any]]
+
+
+async def review_for_three(
+    server: RunningServer, ranges: list[tuple[int, int]]
+) -> ThreeViewerReview:
+    """Clips cut from the seeded recording, a review of them, and an observer's join token:
+    what the end-to-end review tests open in a practitioner's, a family's and an observer's
+    browser."""
+    http, csrf, case_id, clips = await make_clips(server, ["analysis", "shared_review"], ranges)
+    try:
+        async with http.post(
+            f"{server.url}/api/cases/{case_id}/reviews",
+            json={"items": [{"kind": "clip", "id": c["id"]} for c in clips]},
+            headers={"X-CSRF-Token": csrf},
+        ) as response:
+            assert response.status == 201, await response.text()
+            created = await response.json()
+    finally:
+        await http.close()
+    session_id = created["session"]["id"]
+    token = server.app[SIGNER].issue(session_id, "observer", "obs-1", "Observer", 600)
+    return ThreeViewerReview(created, session_id, token, clips)
 
 
 @asynccontextmanager

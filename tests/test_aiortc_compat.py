@@ -27,6 +27,7 @@ from typing import Any
 import aiortc
 import aiortc.jitterbuffer
 import aiortc.rtcrtpreceiver
+import aiortc.rtp
 import av
 import numpy as np
 import pytest
@@ -325,6 +326,18 @@ def _init_without_codecs(self: Any, *args: Any, **kwargs: Any) -> None:
     return None
 
 
+def _set_with_other_arguments(self: object, values: object, extra: object = None) -> None:
+    """A HeaderExtensionsMap.set that takes other arguments than aiortc 1.16's."""
+
+
+async def _run_rtp_without_extensions(self: object) -> None:
+    """A sender loop that no longer writes header extensions through its private map."""
+
+
+async def _remote_description_without_extmap(self: object, description: object) -> None:
+    """A setRemoteDescription that no longer records the offered header extensions."""
+
+
 BREAKAGES: dict[str, tuple[object, str, object, str]] = {
     # name: (owner, attribute, replacement or None to delete, what the message names)
     "get_decoder-gone": (aiortc.rtcrtpreceiver, "get_decoder", None, "get_decoder"),
@@ -345,6 +358,31 @@ BREAKAGES: dict[str, tuple[object, str, object, str]] = {
         "_handle_rtcp_packet",
     ),
     "codecs-gone": (RTCRtpTransceiver, "__init__", _init_without_codecs, "_codecs"),
+    # The clip's playout-delay extension (peers.py asks the browser to show frames at once).
+    "extmap-not-kept": (
+        RTCPeerConnection,
+        "setRemoteDescription",
+        _remote_description_without_extmap,
+        "_headerExtensions",
+    ),
+    "sender-map-unused": (
+        RTCRtpSender,
+        "_run_rtp",
+        _run_rtp_without_extensions,
+        "__rtp_header_extensions_map",
+    ),
+    "extension-map-set-changed": (
+        aiortc.rtp.HeaderExtensionsMap,
+        "set",
+        _set_with_other_arguments,
+        "HeaderExtensionsMap.set",
+    ),
+    "extension-packing-gone": (
+        aiortc.rtp,
+        "pack_header_extensions",
+        None,
+        "pack_header_extensions",
+    ),
 }
 
 

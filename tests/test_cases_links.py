@@ -8,6 +8,7 @@ from tests.conftest import RunningServer, login
 from tests.review_helpers import make_clips
 from tests.test_revocation import hello
 from vigremote.family_links import ALPHABET, CODE_LENGTH
+from vigremote.throttle import CODE_GUESSES
 
 
 async def follow(server: RunningServer, path: str) -> tuple[int, str]:
@@ -91,3 +92,19 @@ async def test_a_new_review_comes_with_its_short_link(server: RunningServer) -> 
     assert len(code) == CODE_LENGTH and set(code) <= set(ALPHABET)
     assert created["short_link"] == f"{server.url}/j/{code}"
     assert await follow(server, f"/j/{code}") == (302, created["family_link"])
+
+
+async def test_guessing_short_codes_is_slowed_down_and_a_family_told_to_wait(
+    server: RunningServer,
+) -> None:
+    owner = server.add_user("alice")
+    created = server.new_session(owner)
+    for n in range(CODE_GUESSES.free - 1):
+        assert await follow(server, f"/j/WRONG{n:03d}") == (302, "/f/")
+    assert await follow(server, f"/j/{created['code']}") == (302, created["family_link"])
+    # The tenth miss: the back-off starts.
+    assert await follow(server, "/j/WRONGLAST") == (302, "/f/")
+    # Now even the right code is not looked up from this address until the back-off passes.
+    status, location = await follow(server, f"/j/{created['code']}")
+    assert status == 302 and location.startswith("/f/?wait=")
+    assert int(location.split("=", 1)[1]) >= 1

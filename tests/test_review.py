@@ -5,15 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
+from typing import Any
 
 import aiohttp
+import av
+import pytest
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtp import unpack_header_extensions
 
 from tests.conftest import RunningServer
 from tests.review_helpers import make_clips, review, shown_number
 from tests.support.browser import launch_browser, new_desktop_context, read_video_frame_number
+from tests.support.numbered_video import read_frame_number
+from tests.support.recordings import make_recording
 from tests.test_e2e_filming import practitioner_logs_in
 from tests.test_recording import decoded_numbers
-from vigremote.state import CONSENT_WORDING
+from vigremote.media.aiortc_compat import PLAYOUT_DELAY_URI
+from vigremote.media.passthrough import is_keyframe
+from vigremote.paths import case_dir
+from vigremote.review import clipmedia
+from vigremote.review.clipmedia import ClipCodec, ClipMedia
+from vigremote.state import CLIPS, CONSENT_WORDING, SIGNER
 
 
 async def settled(review_clients: list, expected: int, timeout: float = 3.0) -> float:  # type: ignore[type-arg]
@@ -239,3 +253,164 @@ async def test_stills_and_a_returning_participant_see_what_everyone_sees(
         r.family.clip_frames.clear()
         await r.family.connect_media()
         await settled([r.family], 75 + 30, timeout=5)
+
+
+class _CountingAv:
+    """clipmedia's `av`, counting the packets its decoders are given."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+        counter = self
+
+        class _Decoder:
+            def __init__(self, real: Any) -> None:
+                self._real = real
+
+            def decode(self, packet: Any) -> Any:
+                counter.packets += 1
+                return self._real.decode(packet)
+
+        class _CodecContext:
+            @staticmethod
+            def create(name: str, mode: str) -> Any:
+                real = av.CodecContext.create(name, mode)
+                return _Decoder(real) if mode == "r" else real
+
+        self.CodecContext = _CodecContext
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(av, name)
+
+
+def _numbers(packets: list[bytes]) -> list[int | None]:
+    """The numbers drawn on frames decoded in order by one VP8 decoder."""
+    decoder = av.CodecContext.create("vp8", "r")
+    out: list[int | None] = []
+    for data in packets:
+        for picture in decoder.decode(av.Packet(data)):
+            out.append(read_frame_number(picture.to_ndarray(format="rgb24")))
+    return out
+
+
+def test_a_step_back_decodes_nothing_again_and_playing_on_starts_with_a_keyframe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "clip.webm"
+    make_recording(path, frames=90, keyframe_every=60)
+    media = ClipMedia.load(path)
+    counting = _CountingAv()
+    monkeypatch.setattr(clipmedia, "av", counting)
+    codec = ClipCodec(media, "VP8")
+
+    assert _numbers([codec.hold(50)]) == [50]
+    assert counting.packets == 51  # from the keyframe (frame 0) on
+    # Stepping back and forth near the last hold: every picture was kept, nothing is decoded.
+    counting.packets = 0
+    assert [_numbers([codec.hold(n)])[0] for n in (49, 48, 49, 50)] == [49, 48, 49, 50]
+    assert counting.packets == 0
+    # Playing on after a hold starts with a keyframe of its own (at the clip's quality, not
+    # the hold's), and the frames that follow it are exact.
+    played = [codec.continue_from(n) for n in range(51, 56)]
+    assert [is_keyframe("VP8", data) for data in played] == [True] + [False] * 4
+    assert _numbers(played) == [51, 52, 53, 54, 55]
+    assert counting.packets == 5
+
+
+async def test_playing_from_a_clips_first_frame_sends_the_clips_own_packets(
+    server: RunningServer,
+) -> None:
+    async with review(server, [(75, 200)]) as r:
+        first = r.clips[0]["first_frame"]
+        await settled([r.family], first, timeout=10)
+        clip = server.app[CLIPS].clip(r.clips[0]["id"])
+        media = ClipMedia.load(
+            case_dir(server.config.data_dir, clip.case_id) / "clips" / clip.file_name
+        )
+        before = len(r.family.clip_frames)
+        await r.command(action="play")
+        await asyncio.sleep(0.8)
+        state = await r.command(action="pause")
+        sent = [frame.data for _, frame in r.family.clip_frames[before:]]
+        # The held first frame's own packet again, then the clip's packets as they are: nothing
+        # re-encoded on the way to the next original keyframe (the clip's 45th frame). (Before
+        # it, the held sharp picture may have been sent again.)
+        played = int(state["frame"])
+        assert played >= 10 and media.video[0] in sent
+        start = sent.index(media.video[0])
+        assert sent[start : start + played] == media.video[:played]
+
+
+PLAYOUT_DELAY_ID = 5  # the number Chromium gives the extension in its offers
+
+
+def _offering_playout_delay(sdp: str) -> str:
+    """An aiortc offer as Chrome's reads: every video m-line offers playout-delay."""
+    sections = sdp.split("\r\nm=")
+    for index, section in enumerate(sections[1:], start=1):
+        if section.startswith("video"):
+            line = f"a=extmap:{PLAYOUT_DELAY_ID} {PLAYOUT_DELAY_URI}"
+            sections[index] = section.replace("\r\na=mid:", f"\r\n{line}\r\na=mid:", 1)
+    return "\r\nm=".join(sections)
+
+
+def _extensions(packet: bytes) -> dict[int, bytes]:
+    """The header extensions of a plain (decrypted) RTP packet."""
+    if not packet[0] & 0x10:
+        return {}
+    at = 12 + 4 * (packet[0] & 0x0F)
+    profile, words = int.from_bytes(packet[at : at + 2]), int.from_bytes(packet[at + 2 : at + 4])
+    return dict(unpack_header_extensions(profile, packet[at + 4 : at + 4 + 4 * words]))
+
+
+async def test_the_clips_video_asks_the_browser_to_show_each_frame_at_once(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A held frame is one frame: nothing follows it that a jitter buffer could wait for. The
+    server answers the playout-delay extension browsers offer on the clip's video (min 0,
+    max 0: show each frame once decoded), and on no other video."""
+    received: list[tuple[Any, bytes]] = []
+    original = RTCDtlsTransport._handle_rtp_data
+
+    async def keep(self: Any, data: bytes, arrival_time_ms: int) -> None:
+        received.append((self, data))
+        await original(self, data, arrival_time_ms)
+
+    monkeypatch.setattr(RTCDtlsTransport, "_handle_rtp_data", keep)
+    async with review(server, [(75, 200)]) as r:
+        await settled([r.family], r.clips[0]["first_frame"], timeout=10)
+        token = server.app[SIGNER].issue(r.session["session"]["id"], "observer", "o", "O", 600)
+        async with aiohttp.ClientSession() as http, http.ws_connect(server.ws_url) as ws:
+            await ws.send_json({"type": "hello", "version": 1, "token": token})
+            welcome = await ws.receive_json()
+            while welcome["type"] != "welcome":
+                welcome = await ws.receive_json()
+            pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+            for slot in welcome["slots"]:
+                pc.addTransceiver(slot["kind"], direction="recvonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            await ws.send_json(
+                {"type": "offer", "sdp": _offering_playout_delay(pc.localDescription.sdp)}
+            )
+            answer = await ws.receive_json()
+            while answer["type"] != "answer":
+                answer = await ws.receive_json()
+            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+            sections = answer["sdp"].split("\r\nm=")[1:]
+            names = [s["name"] + "/" + s["kind"] for s in welcome["slots"]]
+            by_slot = dict(zip(names, sections, strict=True))
+            assert PLAYOUT_DELAY_URI in by_slot["clip/video"]
+            assert PLAYOUT_DELAY_URI not in by_slot["camera/video"]
+            clip_ssrc = int(by_slot["clip/video"].split("\r\na=ssrc:")[1].split()[0])
+            transport = pc.getTransceivers()[0].receiver.transport
+            await r.command(action="seek", frame=30)  # a hold, while the observer is in
+            for _ in range(200):
+                clip = [
+                    d
+                    for t, d in received
+                    if t is transport and int.from_bytes(d[8:12]) == clip_ssrc
+                ]
+                if clip:
+                    break
+                await asyncio.sleep(0.02)
+            await pc.close()
+    assert clip and all(_extensions(d).get(PLAYOUT_DELAY_ID) == b"\x00\x00\x00" for d in clip)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from vigremote.throttle import PER_ACCOUNT, PER_PAIR, Limit, LoginThrottle, Refused, address_key
+from vigremote.throttle import (
+    PER_ACCOUNT,
+    PER_PAIR,
+    GuessThrottle,
+    Limit,
+    LoginThrottle,
+    Refused,
+    address_key,
+)
 
 
 class Clock:
@@ -137,3 +145,24 @@ def test_ipv6_clients_are_counted_per_64() -> None:
     assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
     assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
     assert address_key("192.0.2.1") == "192.0.2.1"
+
+
+def test_wrong_short_codes_are_free_then_the_address_waits_longer_each_time() -> None:
+    now = [1000.0]
+    guesses = GuessThrottle(
+        Limit(free=3, base_s=2.0, cap_s=60.0, forget_s=600), clock=lambda: now[0]
+    )
+    for _ in range(2):
+        assert guesses.wait_s("198.51.100.7") == 0
+        guesses.missed("198.51.100.7")
+    guesses.missed("198.51.100.7")  # the third miss: the back-off starts
+    assert guesses.wait_s("198.51.100.7") == pytest.approx(2.0)
+    assert guesses.wait_s("198.51.100.8") == 0  # another address is not held up
+    now[0] += 2.0
+    assert guesses.wait_s("198.51.100.7") == 0
+    guesses.missed("198.51.100.7")
+    assert guesses.wait_s("198.51.100.7") == pytest.approx(4.0)
+    now[0] += 601 + 4
+    assert guesses.wait_s("198.51.100.7") == 0  # forgotten after a quiet while
+    guesses.missed("198.51.100.7")
+    assert guesses.wait_s("198.51.100.7") == 0

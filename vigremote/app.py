@@ -14,7 +14,7 @@ from vigremote.clips.store import ClipStore
 from vigremote.config import Config, ensure_private_dir, load_secret
 from vigremote.consent import api as consent_api
 from vigremote.consent import messages as consent_messages
-from vigremote.consent.store import ConsentStore, load_wording
+from vigremote.consent.store import ConsentStore, load_wording, load_wordings
 from vigremote.httpjson import json_errors
 from vigremote.keys import derive
 from vigremote.media import passthrough
@@ -30,6 +30,7 @@ from vigremote.state import (
     CLIPS,
     CONFIG,
     CONSENT_WORDING,
+    CONSENT_WORDINGS,
     CONSENTS,
     JOIN_HOOKS,
     MEDIA_LOCKS,
@@ -56,6 +57,7 @@ def create_app(config: Config) -> web.Application:
     app[SIGNER] = TokenSigner(load_secret(config.data_dir))
     app[ROOMS] = Rooms(Feed)
     app[CONSENT_WORDING] = load_wording()
+    app[CONSENT_WORDINGS] = load_wordings()
     handlers: dict[str, MessageHandler] = {
         "consent": consent_messages.handle_consent,
         "record": recording_control.handle_record,

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigremote import messages
+
 PROTOCOL_VERSION = 1
 
 
@@ -18,8 +20,8 @@ class IceServer:
     username: str | None = None
     credential: str | None = None
 
-    def to_json(self) -> dict[str, str]:
-        out = {"urls": self.urls}
+    def to_json(self) -> messages.IceServer:
+        out: messages.IceServer = {"urls": self.urls}
         if self.username is not None:
             out["username"] = self.username
         if self.credential is not None:

@@ -9,13 +9,15 @@ QR code rendered here (segno, pure Python), so nothing is fetched from another s
 from __future__ import annotations
 
 import io
+import math
 import secrets
 import sqlite3
 
 import segno
 from aiohttp import web
 
-from vigremote.state import STORE
+from vigremote.state import CODE_GUESSES, STORE
+from vigremote.throttle import GuessThrottle
 
 # No 0/O, 1/I/L: read aloud or typed from a screen, the code must not be misread.
 # 31 symbols x 8 = about 40 bits; only the few open sessions' codes are live at a time.
@@ -76,7 +78,14 @@ def short_link(base_url: str, code: str) -> str:
 async def follow_code(request: web.Request) -> web.StreamResponse:
     """The short link: on to the full family link, or to the family page that says what to do
     with a wrong or replaced link (never a bare 404)."""
+    guesses, address = request.app[CODE_GUESSES], request.remote or ""
+    wait_s = guesses.wait_s(address)
+    if wait_s > 0:  # someone is trying codes: look nothing up, tell a real family to wait
+        seconds = str(math.ceil(wait_s))
+        raise web.HTTPFound(f"/f/?wait={seconds}", headers={"Retry-After": seconds})
     link = link_for_code(request.app[STORE].db, request.match_info["code"])
+    if link is None:
+        guesses.missed(address)
     raise web.HTTPFound(link or "/f/")
 
 
@@ -90,4 +99,5 @@ def qr_svg(text: str) -> bytes:
 
 
 def add_routes(app: web.Application) -> None:
+    app[CODE_GUESSES] = GuessThrottle()
     app.router.add_get("/j/{code}", follow_code)

@@ -128,6 +128,9 @@ def _consent_paths() -> dict[str, Any]:
     # The family's link is a bearer token sent by script, never a cookie: no CSRF to guard.
     for op in (family_get, family_post):
         op["security"] = [{"familyLink": []}]
+    # The wording in the family's language (web/i18n; one not shipped gives English).
+    language = {"name": "language", "in": "query", "required": False, "schema": {"type": "string"}}
+    family_get["parameters"] = [language]
     return {
         "/api/family/consent": {"get": family_get, "post": family_post},
         "/api/cases/{case_id}/consent": {
@@ -271,6 +274,7 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "version": {"type": "string"},
                         "purposes": {"type": "array", "items": {"type": "string"}},
+                        "language": {"type": "string"},
                     },
                 },
                 "Withdrawal": {

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vigremote import messages
+from vigremote.messages import MEDIA_KINDS, MediaKind, ServerMessage
+
 log = logging.getLogger(__name__)
 
 CLOSE_POLICY = 1008  # a socket closed for a policy reason (revoked link, logged out)
@@ -34,11 +37,11 @@ class SlotSpec:
     """One media line of a browser's connection: whose feed it carries, and if it publishes."""
 
     name: str  # "camera" (people) or "clip" (the server's player)
-    kind: str  # "audio" or "video"
+    kind: MediaKind
     watches: str | None  # the publisher whose feed the browser receives on it
     publish: bool  # whether the browser's own camera/microphone goes out on it
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> messages.Slot:
         return {"name": self.name, "kind": self.kind, "send": self.publish}
 
 
@@ -48,9 +51,9 @@ PLAYER = "player"
 def layout(room_kind: str, role: str) -> list[SlotSpec]:
     """The slots a browser offers, in order: its camera both ways, and in a review the clip."""
     watched, publishes = publisher_watched_by(role), feed_published_by(role) is not None
-    slots = [SlotSpec("camera", kind, watched, publishes) for kind in ("audio", "video")]
+    slots = [SlotSpec("camera", kind, watched, publishes) for kind in MEDIA_KINDS]
     if room_kind == "review":
-        slots += [SlotSpec("clip", kind, PLAYER, False) for kind in ("audio", "video")]
+        slots += [SlotSpec("clip", kind, PLAYER, False) for kind in MEDIA_KINDS]
     return slots
 
 
@@ -64,9 +67,9 @@ class SystemParticipant(Protocol):
     id: str
     role: str
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> messages.Participant: ...
 
-    def receive(self, message: dict[str, Any]) -> None: ...
+    def receive(self, message: ServerMessage) -> None: ...
 
     async def on_consent(self, purposes: tuple[str, ...]) -> None:
         """The family's consent changed: act on it now (stop recording, drop clips)."""
@@ -75,14 +78,16 @@ class SystemParticipant(Protocol):
 
 
 class Outbox:
-    """A participant's bounded queue of outgoing messages, drained by its socket writer."""
+    """A participant's bounded queue of outgoing messages, drained by its socket writer.
+
+    Every message to a browser goes through one: only what vigremote/messages.py defines."""
 
     def __init__(self, size: int, on_overflow: Callable[[], None]) -> None:
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=size)
+        self.queue: asyncio.Queue[ServerMessage | None] = asyncio.Queue(maxsize=size)
         self._on_overflow = on_overflow
         self.overflowed = False
 
-    def send(self, message: dict[str, Any]) -> bool:
+    def send(self, message: ServerMessage) -> bool:
         if self.overflowed:
             return False
         try:
@@ -114,8 +119,8 @@ class Participant:
     disconnect: Callable[[int, str], None] = lambda code, reason: None
     muted: tuple[str, ...] = ()  # "audio"/"video" this person turned off (see presence.py)
 
-    def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = {
+    def describe(self) -> messages.Participant:
+        described: messages.Participant = {
             "id": self.id,
             "role": self.role,
             "name": self.name,
@@ -166,9 +171,7 @@ class Room:
     async def is_current(self, participant: Participant) -> bool:
         return await self.current(participant.id) is participant
 
-    async def broadcast(
-        self, message: dict[str, Any], roles: tuple[str, ...] | None = None
-    ) -> None:
+    async def broadcast(self, message: ServerMessage, roles: tuple[str, ...] | None = None) -> None:
         for member in await self.members():
             if roles is None or member.role in roles:
                 member.outbox.send(message)
@@ -176,7 +179,7 @@ class Room:
             if roles is None or system.role in roles:
                 system.receive(message)
 
-    async def roster(self) -> list[dict[str, Any]]:
+    async def roster(self) -> list[messages.Participant]:
         people = [m.describe() for m in await self.members()]
         return people + [s.describe() for s in self._system.values()]
 

@@ -23,6 +23,7 @@ from vigremote.config import PROTOCOL_VERSION
 from vigremote.errors import CLOSE_PROTOCOL_ERROR, ProtocolError, UserError  # noqa: F401
 from vigremote.httpjson import BadJson, decode_json
 from vigremote.media.peers import BadOffer, Peer, Slot, check_offer
+from vigremote.messages import CLIENT_TYPES, ServerMessage
 from vigremote.rooms import (
     CLOSE_POLICY,
     Outbox,
@@ -180,7 +181,8 @@ class Connection:
             await self._on_end()
         elif kind == "hello":
             raise UserError("already-joined", "the handshake was already done")
-        elif kind in self.app[MESSAGE_HANDLERS]:
+        elif kind in CLIENT_TYPES and kind in self.app[MESSAGE_HANDLERS]:
+            # Only types vigremote/messages.py defines reach a handler.
             assert self.room is not None and self.participant is not None
             await self.app[MESSAGE_HANDLERS][kind](self.app, self.room, self.participant, message)
         else:
@@ -275,7 +277,7 @@ class Connection:
         await end_room(self.room)
 
     # outgoing -----------------------------------------------------------------------------
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: ServerMessage) -> None:
         if self.participant is not None:
             self.participant.outbox.send(message)
 

@@ -16,13 +16,14 @@ from vigremote.recording.store import RecordingStore
 from vigremote.review.store import ReviewStore
 from vigremote.rooms import Participant, Room, Rooms
 from vigremote.storage import Store
-from vigremote.throttle import LoginThrottle
+from vigremote.throttle import GuessThrottle, LoginThrottle
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 SIGNER = web.AppKey("signer", TokenSigner)
 PASSWORDS = web.AppKey("passwords", Passwords)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+CODE_GUESSES = web.AppKey("short_code_guesses", GuessThrottle)
 ROOMS = web.AppKey("rooms", Rooms)
 
 # Extra signalling messages handled by domain modules (recording, consent): type -> handler.
@@ -30,6 +31,8 @@ MessageHandler = Callable[[web.Application, Room, Participant, dict[str, Any]], 
 MESSAGE_HANDLERS: web.AppKey[dict[str, MessageHandler]] = web.AppKey("message_handlers")
 CONSENTS = web.AppKey("consents", ConsentStore)
 CONSENT_WORDING: web.AppKey[dict[str, Any]] = web.AppKey("consent_wording")
+# The same wording in every shipped language, by language code ("en" is CONSENT_WORDING).
+CONSENT_WORDINGS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("consent_wordings")
 RECORDINGS = web.AppKey("recordings", RecordingStore)
 # Called after a participant joins a room, to send them the room's current state.
 JoinHook = Callable[[web.Application, Room, Participant], Awaitable[None]]

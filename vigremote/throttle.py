@@ -175,3 +175,32 @@ def address_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+# Short family links (/j/<code>): a wrong code now and then is a typo; many are someone guessing.
+CODE_GUESSES = Limit(free=10, base_s=2.0, cap_s=300.0, forget_s=15 * 60)
+
+
+class GuessThrottle:
+    """Counts wrong short-link codes per address; past `limit.free` that address must wait
+    (growing back-off) before any code is looked up again, right or wrong, so ~40 bits cannot
+    be searched from one address."""
+
+    def __init__(
+        self,
+        limit: Limit = CODE_GUESSES,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._misses = _Table(limit, max_entries)
+        self.clock = clock
+
+    def wait_s(self, address: str) -> float:
+        """How long this address must still wait (0: it may try a code now)."""
+        now = self.clock()
+        return max(0.0, self._misses.get(address_key(address), now).blocked_until - now)
+
+    def missed(self, address: str) -> None:
+        now = self.clock()
+        key = address_key(address)
+        self._misses.count(self._misses.get(key, now), now)

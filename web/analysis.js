@@ -1,10 +1,10 @@
 // Micro-analysis page: step through a recording frame by frame and cut clips and stills.
 import { api, whoAmI } from './api.js';
-import { $, tell } from './ui.js';
+import { $, cannotOpen, field, tell } from './ui.js';
 import { describeFrame, formatTime, frameAt, frameSecondsAway, seekTimeFor } from './frames.js';
 
 const recordingId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
-const video = /** @type {HTMLVideoElement} */ ($('analysis-video'));
+const video = $('analysis-video', HTMLVideoElement);
 /** @type {number[]} */ let times = [];
 /** @type {number[]} */ let bookmarks = [];
 /** @typedef {{t_s: number, note: string}} Bookmark */
@@ -82,9 +82,13 @@ function render() {
   $('play').textContent = video.paused ? 'Play' : 'Pause';
   const total = times.length ? times[times.length - 1] : 1;
   $('playhead').style.left = `${(100 * (times[current] || 0)) / total}%`;
+  const timeline = $('timeline'); // a slider: screen readers say where it stands
+  timeline.setAttribute('aria-valuemax', String(Math.max(0, times.length - 1)));
+  timeline.setAttribute('aria-valuenow', String(current));
+  timeline.setAttribute('aria-valuetext', describeFrame(times, current));
   $('in-label').textContent = `In: ${inFrame === null ? 'not set' : describeFrame(times, inFrame)}`;
   $('out-label').textContent = `Out: ${outFrame === null ? 'not set' : describeFrame(times, outFrame)}`;
-  $('preview').disabled = inFrame === null || outFrame === null || outFrame < inFrame;
+  $('preview', HTMLButtonElement).disabled = inFrame === null || outFrame === null || outFrame < inFrame;
   $('preview').textContent = previewEnd === null ? '▶ Play selection' : '■ Stop';
   const range = $('range');
   range.hidden = inFrame === null || outFrame === null;
@@ -96,9 +100,9 @@ function render() {
 
 /** While playing, follow the frame actually presented. */
 function follow() {
-  const anyVideo = /** @type {any} */ (video);
-  if (typeof anyVideo.requestVideoFrameCallback === 'function') {
-    const onFrame = (/** @type {number} */ _now, /** @type {any} */ meta) => {
+  if (typeof video.requestVideoFrameCallback === 'function') {
+    /** @type {VideoFrameRequestCallback} */
+    const onFrame = (_now, meta) => {
       // Only while playing: when paused, `current` is what the practitioner asked for, and a
       // late callback from an earlier seek must not move it back.
       if (!video.paused) {
@@ -106,9 +110,9 @@ function follow() {
         render();
         stopAtOut();
       }
-      anyVideo.requestVideoFrameCallback(onFrame);
+      video.requestVideoFrameCallback(onFrame);
     };
-    anyVideo.requestVideoFrameCallback(onFrame);
+    video.requestVideoFrameCallback(onFrame);
   }
   video.addEventListener('timeupdate', () => {
     if (!video.paused) {
@@ -202,7 +206,7 @@ async function buildTimeline() {
   }
   const audio = await working('reading the sound', () => api('GET', `/api/recordings/${recordingId}/audio-activity`)).catch(() => null);
   if (audio) {
-    const canvas = /** @type {HTMLCanvasElement} */ ($('audio-band'));
+    const canvas = $('audio-band', HTMLCanvasElement);
     canvas.width = Math.max(1, audio.levels.length);
     const context = canvas.getContext('2d');
     if (context) {
@@ -289,9 +293,9 @@ $('clip-form').addEventListener('submit', async (/** @type {SubmitEvent} */ even
     return;
   }
   const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
-  const tags = [...$('tags').querySelectorAll('input:checked')].map((i) => i.value);
+  const tags = [...$('tags').querySelectorAll('input')].filter((i) => i.checked).map((i) => i.value);
   const fields = { first: inFrame, last: outFrame, title: form.get('title'), notes: form.get('notes'), tags };
-  $('cut').disabled = true;
+  $('cut', HTMLButtonElement).disabled = true;
   try {
     const { clip } = await working('cutting the clip', () => editingClip
       ? api('PATCH', `/api/clips/${editingClip}`, fields)
@@ -302,7 +306,7 @@ $('clip-form').addEventListener('submit', async (/** @type {SubmitEvent} */ even
   } catch (error) {
     notify(/** @type {Error} */ (error).message, 'problem');
   } finally {
-    $('cut').disabled = false;
+    $('cut', HTMLButtonElement).disabled = false;
   }
 });
 $('still-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
@@ -314,6 +318,21 @@ $('still-form').addEventListener('submit', async (/** @type {SubmitEvent} */ eve
   } catch (error) {
     notify(/** @type {Error} */ (error).message, 'problem');
   }
+});
+// The focused timeline also takes the slider keys (← → one frame come from the page's keys).
+$('timeline').addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
+  const moves = /** @type {Record<string, () => number>} */ ({
+    Home: () => 0,
+    End: () => times.length - 1,
+    PageUp: () => frameSecondsAway(times, current, 1),
+    PageDown: () => frameSecondsAway(times, current, -1),
+    ArrowUp: () => current + 1,
+    ArrowDown: () => current - 1,
+  });
+  const move = moves[event.key];
+  if (!move || event.ctrlKey || event.metaKey || event.altKey) return;
+  event.preventDefault();
+  showFrame(move());
 });
 $('play').addEventListener('click', togglePlay);
 $('preview').addEventListener('click', previewSelection);
@@ -359,9 +378,11 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   try {
-    const recording = await working('preparing the recording', () => api('GET', `/api/recordings/${recordingId}`));
+    const recording = await working('preparing the recording', () => api('GET', `/api/recordings/${recordingId}`))
+      .catch((/** @type {Error} */ error) => cannotOpen('This recording cannot be opened', error.message));
+    if (!recording) return;
     caseId = recording.case_id;
-    $('back').href = `/app#case/${caseId}`;
+    $('back', HTMLAnchorElement).href = `/app#case/${caseId}`;
     $('title').textContent = `Recording of ${new Date(recording.started_at * 1000).toLocaleString()} (${recording.status})`;
     times = recording.frames.times_ms;
     bookmarkNotes = recording.bookmarks.map((/** @type {Bookmark} */ b) => ({ t_s: b.t_s, note: b.note || '' }));
@@ -380,9 +401,9 @@ document.addEventListener('keydown', (event) => {
       editingClip = clip.id;
       inFrame = clip.first_frame;
       outFrame = clip.last_frame;
-      const form = $('clip-form');
-      form.elements.title.value = clip.title;
-      form.elements.notes.value = clip.notes;
+      const form = $('clip-form', HTMLFormElement);
+      field(form, 'title').value = clip.title;
+      field(form, 'notes').value = clip.notes;
       for (const input of $('tags').querySelectorAll('input')) input.checked = clip.tags.includes(input.value);
       $('cut').textContent = 'Save the new in and out';
       showFrame(clip.first_frame);

@@ -1,60 +1,47 @@
-// The family's page: opened from the link on a phone or tablet, no account, plain words.
+// The family's page: opened from the link on a phone or tablet, no account, plain words in the
+// family's language (web/i18n.js). This module is the call; family-consent.js the question about
+// recording; family-after.js the page without a call (bad link, after the call, after leaving).
+import { checkLink, explainRefusal, offerRejoin, refuseLink, showAfterCall, withdraw } from './family-after.js';
+import { errorKey, token } from './family-api.js';
+import { ConsentPanel } from './family-consent.js';
+import { $, finish, onFinish, say, saying } from './family-screen.js';
+import { currentLanguage, languagePicker, setPlain, setText, setTexts, startI18n, t } from './i18n.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
-const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
-/** Everything after /f/ (a trailing slash forgiven): a link cut or mangled on the way is
- * refused by the server, and the page says so before asking for the camera. */
-const token = (() => {
-  const rest = window.location.pathname.replace(/^\/f\/?/, '').replace(/\/+$/, '');
-  try {
-    return decodeURIComponent(rest);
-  } catch {
-    return rest; // not valid %-encoding: the server refuses it as a garbled link
-  }
-})();
+/** @typedef {import('./protocol.js').Participant} Participant */
+/** @typedef {import('./protocol.js').ReviewState} ReviewState */
+
 const onPhone = window.matchMedia('(pointer: coarse)').matches || navigator.maxTouchPoints > 0;
 
 /** The camera facing the family by default on phones is the rear one: the phone films them. */
 let facing = onPhone ? 'environment' : 'user';
 /** @type {MediaStream|null} */ let localStream = null;
-/** @type {any} */ let wakeLock = null;
 
+/** @type {ServerConnection} (typed, so that the handlers below are checked against it) */
 const connection = new ServerConnection(signallingUrl(), async () => token);
-/** @type {any} */ let wording = null; // ConsentWording plus this session's texts
-/** @type {import('./protocol.js').Consent|null} */ let consent = null;
-let afterCallMode = false;
+/** @type {ConsentPanel} */
+const panel = new ConsentPanel();
 const timer = recordingTimer((text) => {
   $('rec-timer').textContent = text;
 });
+const selfView = $('self-view', HTMLVideoElement);
+const practitionerVideo = $('practitioner-video', HTMLVideoElement);
+const pauseHere = $('pause-here', HTMLButtonElement);
 
-function say(/** @type {string} */ text) {
-  $('status').textContent = text;
-}
-
-/** @param {string} text what happened @param {string} [help] what to do now, if anything */
-function finish(text, help = '') {
+onFinish(() => {
   connection.close();
-  if (localStream) localStream.getTracks().forEach((t) => t.stop());
-  $('start-panel').hidden = true;
-  $('call-panel').hidden = true;
-  $('consent-panel').hidden = true;
-  say(text); // once, at the top: the page has nothing else to show
-  $('help').textContent = help;
-  $('help').hidden = !help;
-  $('rejoin').hidden = true;
-  document.body.classList.add('done');
-  document.body.classList.remove('recording', 'recording-paused');
-}
+  if (localStream) localStream.getTracks().forEach((track) => track.stop());
+});
 
 async function openCamera() {
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: { echoCancellation: true, noiseSuppression: true },
     video: { facingMode: { ideal: facing }, width: { ideal: 1280 }, height: { ideal: 720 } },
   });
-  if (localStream) localStream.getTracks().forEach((t) => t.stop());
+  if (localStream) localStream.getTracks().forEach((track) => track.stop());
   localStream = stream;
-  $('self-view').srcObject = stream;
-  $('self-view').classList.toggle('mirrored', facing === 'user');
+  selfView.srcObject = stream;
+  selfView.classList.toggle('mirrored', facing === 'user');
   await connection.setLocalTrack('audio', stream.getAudioTracks()[0] || null);
   await connection.setLocalTrack('video', stream.getVideoTracks()[0] || null);
   applyOff(); // a new camera (switched, reopened) stays muted or hidden as the family chose
@@ -65,174 +52,180 @@ async function openCamera() {
 const off = { audio: false, video: false };
 function applyOff() {
   if (localStream) {
-    localStream.getAudioTracks().forEach((t) => { t.enabled = !off.audio; });
-    localStream.getVideoTracks().forEach((t) => { t.enabled = !off.video; });
+    localStream.getAudioTracks().forEach((track) => { track.enabled = !off.audio; });
+    localStream.getVideoTracks().forEach((track) => { track.enabled = !off.video; });
   }
-  $('toggle-mic').textContent = off.audio ? 'Turn my microphone back on' : 'Mute my microphone';
-  $('toggle-camera').textContent = off.video ? 'Show my camera again' : 'Hide my camera';
-  $('my-media').textContent = [
-    off.audio ? 'Your microphone is off: your practitioner cannot hear you.' : '',
-    off.video ? 'Your camera is hidden: your practitioner cannot see you.' : '',
-  ].filter(Boolean).join(' ');
+  setText($('toggle-mic'), off.audio ? 'button.unmute' : 'button.mute');
+  setText($('toggle-camera'), off.video ? 'button.show-camera' : 'button.hide-camera');
+  /** @type {[string][]} */ const told = [];
+  if (off.audio) told.push(['media.my-microphone-off']);
+  if (off.video) told.push(['media.my-camera-off']);
+  setTexts($('my-media'), told);
   sendOff();
 }
 function sendOff() {
-  connection.send({ type: 'muted', off: off.audio && off.video ? ['audio', 'video'] : off.audio ? ['audio'] : off.video ? ['video'] : [] });
+  /** @type {('audio'|'video')[]} */ const list = [];
+  if (off.audio) list.push('audio');
+  if (off.video) list.push('video');
+  connection.send({ type: 'muted', off: list });
 }
-/** Say when the practitioner cannot be heard (or seen), so silence is not taken for a fault. */
-function showPractitionerMedia(/** @type {import('./protocol.js').Participant|undefined} */ practitioner) {
+
+/** Say when the practitioner cannot be heard (or seen), so silence is not taken for a fault.
+ * @param {Participant|undefined} practitioner */
+function showPractitionerMedia(practitioner) {
   const muted = (practitioner && practitioner.muted) || [];
-  const who = practitioner ? practitioner.name : '';
-  $('practitioner-media').textContent = [
-    muted.includes('audio') ? `${who}'s microphone is off: you cannot hear them at the moment.` : '',
-    muted.includes('video') ? `${who}'s camera is off.` : '',
-  ].filter(Boolean).join(' ');
+  const name = practitioner ? practitioner.name : '';
+  /** @type {[string, {name: string}][]} */ const told = [];
+  if (muted.includes('audio')) told.push(['media.their-microphone-off', { name }]);
+  if (muted.includes('video')) told.push(['media.their-camera-off', { name }]);
+  setTexts($('practitioner-media'), told);
   $('practitioner-media').dataset.muted = muted.join(' ');
-  const video = $('practitioner-video');
-  video.hidden = !practitioner || muted.includes('video') || !(video.videoWidth > 0); // no frozen picture
+  // No frozen picture: shown only while the practitioner's camera sends.
+  practitionerVideo.hidden = !practitioner || muted.includes('video') || !(practitionerVideo.videoWidth > 0);
 }
 
 async function switchCamera() {
   facing = facing === 'environment' ? 'user' : 'environment';
   try {
     // Release the old camera first: many phones cannot open two at once.
-    if (localStream) localStream.getVideoTracks().forEach((t) => t.stop());
+    if (localStream) localStream.getVideoTracks().forEach((track) => track.stop());
     await openCamera();
   } catch {
     facing = facing === 'environment' ? 'user' : 'environment';
-    await openCamera().catch(() => say('The camera could not be switched.'));
+    await openCamera().catch(() => say('status.camera-not-switched'));
   }
 }
 
 async function keepScreenAwake() {
   try {
-    if ('wakeLock' in navigator) wakeLock = await /** @type {any} */ (navigator).wakeLock.request('screen');
+    if ('wakeLock' in navigator) await navigator.wakeLock.request('screen');
   } catch {
-    wakeLock = null; // not allowed here (battery saver, older browser): the call still works
+    // not allowed here (battery saver, older browser): the call still works
   }
 }
 
 document.addEventListener('visibilitychange', () => {
+  // The screen lock is let go while the page is hidden: ask for it again.
   if (document.visibilityState === 'visible' && localStream) keepScreenAwake();
 });
 
 connection.onlinkstate = (state) => {
-  if (state === 'connecting') say('Connecting…');
+  if (state === 'connecting') say('status.connecting');
   if (state !== 'reconnecting') return;
   // Cut off from the server, nothing shown is known to be true (a recording may have stopped):
   // hide the live indicators until the server says again what is happening.
   // 'reconnecting' repeats at every attempt: remember across attempts that a recording was shown.
-  const wasLive = ['recording', 'paused', 'unknown-was-live'].includes($('rec-indicator').dataset.state);
-  say(wasLive
-    ? 'The connection dropped. Reconnecting… (the recording state will show again when we are back)'
-    : 'The connection dropped. Reconnecting…');
+  const indicator = $('rec-indicator');
+  const wasLive = ['recording', 'paused', 'unknown-was-live'].includes(indicator.dataset.state || '');
+  say(wasLive ? 'status.reconnecting-was-live' : 'status.reconnecting');
   timer.stop();
-  $('rec-indicator').hidden = true;
+  indicator.hidden = true;
   document.body.classList.remove('recording', 'recording-paused');
-  $('rec-indicator').dataset.state = wasLive ? 'unknown-was-live' : 'unknown';
+  indicator.dataset.state = wasLive ? 'unknown-was-live' : 'unknown';
   $('rec-pause').hidden = true;
   $('rec-resume').hidden = true;
-  $('watching').textContent = '';
-  $('practitioner-video').hidden = true;
-  $('pause-here').disabled = true;
+  setPlain($('watching'), '');
+  practitionerVideo.hidden = true;
+  pauseHere.disabled = true;
   pauseHint(false, false);
-  $('review-state').textContent = '';
+  setPlain($('review-state'), '');
   $('review-state').dataset.state = 'unknown';
 };
 let practitionerHere = false;
 /** Only say the practitioner can see the family when they are in the call, and not while the
  * question about recording waits for an answer (the page would contradict itself). */
-function connectedText() {
-  if (!$('consent-panel').hidden && !afterCallMode) {
-    return 'You are connected. Please answer the question about recording below.';
-  }
-  return practitionerHere
-    ? 'You are connected. Your practitioner can see you.'
-    : 'You are connected. Your practitioner will see you when they join.';
+function sayConnected() {
+  if (panel.shown && !panel.afterCall) say('status.connected-answer');
+  else say(practitionerHere ? 'status.connected-seen' : 'status.connected-waiting');
 }
+const CONNECTED = ['status.connected-answer', 'status.connected-seen', 'status.connected-waiting'];
+const saysConnected = () => CONNECTED.includes(saying());
 connection.onmediastate = (state) => {
-  if (state === 'connected') say(connectedText());
-  if (state === 'connecting') say('Connecting the video…');
-  if (state === 'failed') say('The video connection was lost. Trying again…');
+  if (state === 'connected') sayConnected();
+  if (state === 'connecting') say('status.video-connecting');
+  if (state === 'failed') say('status.video-lost');
 };
 connection.onparticipants = (list) => {
   const practitioner = list.find((p) => p.role === 'practitioner');
   practitionerHere = Boolean(practitioner);
-  if ($('status').textContent.startsWith('You are connected')) say(connectedText());
-  $('watching').textContent = practitioner
-    ? `${practitioner.name} is in the call.`
-    : 'Waiting for your practitioner to join.';
+  if (saysConnected()) sayConnected();
+  if (practitioner) setText($('watching'), 'call.practitioner-here', { name: practitioner.name });
+  else setText($('watching'), 'call.practitioner-waiting');
   showPractitionerMedia(practitioner);
 };
 connection.onwelcome = (welcome) => {
   sendOff(); // a new connection starts with nothing turned off: say again what is
   document.body.classList.toggle('in-review', welcome.session.kind === 'review');
 };
+
+const PLAYING_KEYS = /** @type {Record<string, string>} */ ({ 1: 'review.playing', 0.5: 'review.playing-half' });
+/** The review's state in the family's words; a clip taken off screen (consent withdrawn, or
+ * deleted) says why. @param {ReviewState} message */
+function reviewKey(message) {
+  if (message.notice) return message.notice_code ? `notice.${message.notice_code}` : '';
+  if (message.state === 'playing') return PLAYING_KEYS[String(message.speed)] || 'review.playing-quarter';
+  return `review.${message.state}`;
+}
 connection.onmessage = (message) => {
   if (message.type !== 'review-state') return;
-  const speed = message.speed === 1 ? '' : message.speed === 0.5 ? ' slowly (half speed)' : ' very slowly (quarter speed)';
-  const text = {
-    playing: `Playing${speed}`,
-    paused: 'Paused: look at this moment together',
-    still: 'A picture to look at together',
-    empty: 'Your practitioner will show you some clips',
-  }[/** @type {'playing'|'paused'|'still'|'empty'} */ (message.state)];
-  // A clip taken off screen (consent withdrawn, or deleted) says why, in plain words.
-  $('review-state').textContent = message.notice || text || '';
+  const key = reviewKey(message);
+  if (key) setText($('review-state'), key);
+  else setPlain($('review-state'), message.notice || ''); // a notice this page has no words for
   $('review-state').dataset.state = message.state;
   $('clip-video').hidden = message.state === 'empty';
-  $('pause-here').disabled = message.state !== 'playing' || Boolean(message.pause_request);
-  $('pause-here').textContent = message.pause_request ? 'Asked to pause…' : 'Pause here';
+  pauseHere.disabled = message.state !== 'playing' || Boolean(message.pause_request);
+  setText(pauseHere, message.pause_request ? 'review.pause-asked' : 'review.pause-here');
   pauseHint(message.state === 'playing', Boolean(message.pause_request));
 };
-/** Say what "Pause here" does, and why it cannot be pressed now (never pale with no reason). */
-function pauseHint(/** @type {boolean} */ playing, /** @type {boolean} */ asked) {
-  $('pause-hint').textContent = asked
-    ? 'Your practitioner has been asked to stop the clip here.'
-    : playing
-      ? 'Press it to stop the clip at this moment, so you can talk about it together.'
-      : 'You can press it while a clip is playing, to stop at a moment you want to talk about.';
+/** Say what "Pause here" does, and why it cannot be pressed now (never pale with no reason).
+ * @param {boolean} playing @param {boolean} asked */
+function pauseHint(playing, asked) {
+  setText($('pause-hint'), asked ? 'review.hint-asked' : playing ? 'review.hint-playing' : 'review.hint-waiting');
 }
-$('pause-here').addEventListener('click', () => {
+pauseHere.addEventListener('click', () => {
   connection.send({ type: 'review', action: 'request-pause' });
-  $('pause-here').disabled = true;
+  pauseHere.disabled = true;
   pauseHint(true, true);
 });
 connection.onremotestream = (stream, slot) => {
   if (slot === 'clip') {
-    $('clip-video').srcObject = stream;
+    $('clip-video', HTMLVideoElement).srcObject = stream;
     return;
   }
-  const video = $('practitioner-video');
-  video.srcObject = stream;
-  video.onresize = () => {
-    video.hidden = !(video.videoWidth > 0);
+  practitionerVideo.srcObject = stream;
+  practitionerVideo.onresize = () => {
+    practitionerVideo.hidden = !(practitionerVideo.videoWidth > 0);
   };
 };
 connection.oncontrol = (action) => {
   if (action === 'switch-camera') switchCamera();
 };
-connection.onusererror = (_code, message) => say(message);
-connection.onconsent = (given, text, context) => {
-  if (text) wording = /** @type {any} */ (text);
-  consent = given;
+connection.onusererror = (code) => say(errorKey(code));
+connection.onconsent = (given, wording, context) => {
+  // The copy sent at join is English: the page asked for its own language's before the call.
+  if (wording && !panel.wordings[wording.language]) panel.keep(wording);
+  panel.consent = given;
   // Asked once per call, with what the family agreed before already ticked.
   $('consent-change').hidden = !context.confirmed;
-  if (!context.confirmed && wording && $('consent-panel').hidden) showConsent();
+  if (!context.confirmed && panel.wording && !panel.shown) {
+    panel.show();
+    if (saysConnected()) sayConnected();
+  }
 };
 /** The recording state last told to the family (the headline is read out by screen readers). */
 let toldRecording = 'idle';
 /** @param {string} state */
 function recordingNews(state) {
-  if (state === 'recording') return 'This call is being recorded now.';
-  if (state === 'paused') return 'The recording is paused. Nothing is being recorded.';
-  return 'The recording has stopped. You are still in the call.';
+  if (state === 'recording') return 'recording.now';
+  if (state === 'paused') return 'recording.paused';
+  return 'recording.stopped';
 }
 connection.onrecording = (status) => {
   const live = status.state === 'recording' || status.state === 'paused';
-  $('rec-indicator').hidden = !live;
-  $('rec-indicator').dataset.state = status.state;
-  $('rec-label').textContent = status.state === 'paused' ? 'Recording paused' : 'Recording';
+  const indicator = $('rec-indicator');
+  indicator.hidden = !live;
+  indicator.dataset.state = status.state;
+  setText($('rec-label'), status.state === 'paused' ? 'recording.label-paused' : 'recording.label');
   // Seen from across the room: a banner that never scrolls away and a red frame on the preview.
   document.body.classList.toggle('recording', status.state === 'recording');
   document.body.classList.toggle('recording-paused', status.state === 'paused');
@@ -245,137 +238,50 @@ connection.onrecording = (status) => {
   $('rec-resume').hidden = !(status.state === 'paused' && status.paused_by === 'family');
 };
 
-/** Show what will be recorded and for what, one purpose at a time, in plain words. */
-/** @param {boolean} [afterCall] after the call only a withdrawal can be made */
-function showConsent(afterCall = false) {
+/** The family answered the question in the call. @param {string[]} purposes */
+function answerInCall(purposes) {
+  const wording = panel.wording;
   if (!wording) return;
-  afterCallMode = afterCall;
-  const text = afterCall ? wording.after_call : wording;
-  $('consent-title').textContent = text.title;
-  $('consent-intro').textContent = text.intro;
-  // How long recordings are kept, how to take agreement back, whom to ask: the organisation's.
-  $('consent-retention').textContent = wording.retention_text || '';
-  $('consent-withdraw').textContent = wording.withdraw_text || '';
-  $('consent-contact').textContent = wording.contact_text || '';
-  $('consent-decline').textContent = afterCall ? 'Take back everything' : 'Do not record this call';
-  $('consent-result').textContent = '';
-  const box = $('consent-purposes');
-  box.replaceChildren();
-  for (const purpose of wording.purposes) {
-    const label = document.createElement('label');
-    label.className = 'purpose';
-    const input = document.createElement('input');
-    input.type = 'checkbox';
-    input.name = purpose.id;
-    input.checked = Boolean(consent && consent.purposes.includes(purpose.id));
-    // After the call a purpose can be taken back, not newly given.
-    input.disabled = afterCall && !input.checked;
-    if (input.disabled) label.classList.add('not-agreed');
-    const text = document.createElement('span');
-    text.textContent = purpose.label;
-    const detail = document.createElement('small');
-    detail.textContent = input.disabled
-      ? 'You did not agree to this. To agree to it, talk to your practitioner at your next call.'
-      : purpose.detail;
-    label.append(input, text, detail);
-    box.append(label);
-  }
-  $('consent-panel').hidden = false;
-  if ($('status').textContent.startsWith('You are connected')) say(connectedText());
-}
-
-async function sendConsent(/** @type {string[]} */ purposes) {
-  if (!wording) return;
-  if (afterCallMode) {
-    try {
-      const saved = await familyApi('POST', { version: wording.version, purposes });
-      consent = saved.consent;
-      showConsent(true);
-      // Said beside the button the parent just pressed, not at the top of a long page.
-      $('consent-result').textContent = wording.after_call.saved;
-    } catch (error) {
-      $('consent-result').textContent = /** @type {Error} */ (error).message;
-    }
-    return;
-  }
-  if (!connection.send({ type: 'consent', version: wording.version, purposes })) {
-    say('Not saved: the connection dropped. Please try again in a moment.');
+  const language = currentLanguage();
+  if (!connection.send({ type: 'consent', version: wording.version, purposes, language })) {
+    say('consent.not-sent');
     return;
   }
   $('consent-panel').hidden = true;
   // Say what this call will do: a review is recorded for supervision, filming for analysis.
   // While a recording runs, "can now record" would be wrong: say the choice was kept instead.
-  const recording = toldRecording !== 'idle' && purposes.includes(wording.records);
-  say(recording
-    ? `Saved. ${recordingNews(toldRecording)}`
-    : purposes.includes(wording.records) ? wording.will_record : wording.will_not_record);
+  const records = purposes.includes(wording.records);
+  if (records && toldRecording === 'recording') say('consent.saved-recording');
+  else if (records && toldRecording === 'paused') say('consent.saved-paused');
+  else panel.sayWording($('status'), records ? 'will_record' : 'will_not_record');
 }
+panel.onanswer = (purposes) => {
+  if (panel.afterCall) withdraw(panel, purposes);
+  else answerInCall(purposes);
+};
 
-/**
- * The consent API the family's link opens, even after the call (the token is the link's).
- * @param {'GET'|'POST'} method @param {object} [body]
- */
-async function familyApi(method, body) {
-  const response = await fetch('/api/family/consent', {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error((data.error && data.error.message) || 'Something went wrong. Please try again.');
-    /** @type {any} */ (error).status = response.status;
-    /** @type {any} */ (error).code = (data.error && data.error.code) || '';
-    throw error;
-  }
-  return data;
-}
-
-/** The call is over: the page the link keeps opening, where consent can be taken back. */
-async function showAfterCall(/** @type {string} */ text) {
-  finish(text);
-  try {
-    const data = await familyApi('GET');
-    wording = data.wording;
-    consent = data.consent;
-  } catch {
-    return; // the link no longer works: what finish() said stands
-  }
-  if (consent && consent.purposes.length) showConsent(true);
-}
-
-$('consent-form').addEventListener('submit', (/** @type {Event} */ event) => {
-  event.preventDefault();
-  const checked = [...$('consent-purposes').querySelectorAll('input:checked')].map((i) => i.name);
-  sendConsent(checked);
+$('consent-change').addEventListener('click', () => {
+  panel.show();
+  if (saysConnected()) sayConnected();
 });
-$('consent-decline').addEventListener('click', () => {
-  // After the call: take back everything. In a call: only what would record this call; the
-  // family's other choices (one consent for the whole case) stay as they are ticked.
-  if (afterCallMode || !wording) sendConsent([]);
-  else {
-    const ticked = [...$('consent-purposes').querySelectorAll('input:checked')].map((i) => i.name);
-    sendConsent(ticked.filter((p) => p !== wording.records));
-  }
-});
-$('consent-change').addEventListener('click', showConsent);
 $('rec-pause').addEventListener('click', () => connection.send({ type: 'record', action: 'pause' }));
 $('rec-resume').addEventListener('click', () => connection.send({ type: 'record', action: 'resume' }));
-connection.onended = () => showAfterCall('The call has ended. Thank you!');
-connection.onfatal = (code, reason) => {
-  if (code === 4001) finish('This call is open on another page or device.');
-  else if (code === 4002) showAfterCall('This call has ended.');
-  else finish(`This link cannot be used: ${reason || 'please ask your practitioner for a new one'}.`);
+connection.onended = () => showAfterCall(panel, 'ended.thanks');
+connection.onfatal = (code) => {
+  if (code === 4001) finish('ended.elsewhere');
+  else if (code === 4002) showAfterCall(panel, 'ended.plain');
+  else explainRefusal(panel); // why, in the family's language: the server's reason is English
 };
 
 $('start').addEventListener('click', async () => {
-  $('start').disabled = true;
-  say('Opening the camera…');
+  const start = $('start', HTMLButtonElement);
+  start.disabled = true;
+  say('status.opening-camera');
   try {
     await openCamera();
-  } catch (error) {
-    $('start').disabled = false;
-    say('We could not open the camera. Please allow the camera and microphone, then try again.');
+  } catch {
+    start.disabled = false;
+    say('status.camera-failed');
     return;
   }
   $('start-panel').hidden = true;
@@ -394,66 +300,17 @@ $('toggle-camera').addEventListener('click', () => {
 });
 $('leave').addEventListener('click', () => {
   // One tap by mistake must not end the call: ask first.
-  if (!window.confirm('Leave the call? You can come back while the call is still open.')) return;
-  finish('You have left the call.', 'You can close this page.');
+  if (!window.confirm(t('leave.confirm'))) return;
+  finish('leave.done', 'leave.close-page');
   offerRejoin();
 });
-/** After leaving: if the call is still open, one button brings the family back in. */
-async function offerRejoin() {
-  try {
-    const data = await familyApi('GET');
-    if (data.session.status !== 'open' || (data.link && data.link.expired)) return;
-  } catch {
-    return; // the link no longer works: "You have left the call" stands
-  }
-  if (!document.body.classList.contains('done')) return;
-  $('help').textContent = 'The call is still open. To go back in, press “Rejoin the call”. Or close this page.';
-  $('rejoin').hidden = false;
-}
 $('rejoin').addEventListener('click', () => window.location.reload());
 
-/** A link that cannot open the call, in plain words, with what to do about it. */
-function refuseLink(/** @type {string} */ code) {
-  if (code === 'link-replaced') {
-    finish('This link cannot be used: a newer link was sent for this call.',
-      'Please open the newest link your practitioner sent you. If you cannot find it, ask them to send it again.');
-  } else if (code === 'expired') {
-    finish('This link cannot be used: it is out of date.',
-      'Please ask your practitioner to send you a new link.');
-  } else {
-    finish('This link cannot be used: it is not complete, or it was changed when it was copied.',
-      'Please open the whole link from the message you were sent, by tapping on it. If it still does not work, ask your practitioner to send you a new link.');
-  }
-}
-
-/** Before asking for the camera: is the link good, and is its call still to come? */
-async function checkLink() {
-  try {
-    const data = await familyApi('GET');
-    // The start screen says what kind of call this is: filming, or watching clips together.
-    document.body.classList.toggle('in-review', data.session.kind === 'review');
-    if (data.session.status !== 'open') {
-      await showAfterCall('This call has ended.');
-      return;
-    }
-    if (data.link && data.link.expired) {
-      refuseLink('expired');
-      return;
-    }
-  } catch (error) {
-    if (/** @type {any} */ (error).status === 401) {
-      refuseLink(/** @type {any} */ (error).code);
-      return;
-    }
-    // The server could not be reached: the call button retries by itself.
-  }
-  if (!window.RTCPeerConnection || !navigator.mediaDevices) {
-    finish('This browser cannot make video calls. Please open the link in Safari or Chrome.');
-  } else {
-    say('Press the button when you are ready.');
-  }
-}
-
 pauseHint(false, false);
-if (!token) refuseLink('bad-link');
-else checkLink();
+startI18n().then(() => {
+  languagePicker($('language-picker'));
+  // /f/?wait=N: too many wrong short codes came from this connection (family_links.py).
+  const tooMany = new URLSearchParams(window.location.search).has('wait');
+  if (!token) refuseLink(tooMany ? 'too-many' : 'bad-link');
+  else checkLink(panel);
+});

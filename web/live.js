@@ -62,7 +62,7 @@ export async function openLive(sessionId, onEnded) {
   };
   connection.onparticipants = (participants) => renderParticipants(participants);
   connection.onremotestream = (stream, slot) => {
-    if (slot === 'camera') $('family-video').srcObject = stream;
+    if (slot === 'camera') $('family-video', HTMLVideoElement).srcObject = stream;
   };
   connection.onusererror = (_code, message) => {
     pending = false; // a refused command: its buttons work again
@@ -98,12 +98,12 @@ export async function openLive(sessionId, onEnded) {
     timer.update(status);
     if (status.message) tell(status.message);
     if (status.state === 'stopped' && status.recording_id) {
-      $('analyse-link').href = `/analysis/${status.recording_id}`;
+      $('analyse-link', HTMLAnchorElement).href = `/analysis/${status.recording_id}`;
       $('after-stop').hidden = false;
     } else if (status.state === 'recording') {
       $('after-stop').hidden = true;
     }
-    $('rec-resume').disabled = status.paused_by === 'family';
+    $('rec-resume', HTMLButtonElement).disabled = status.paused_by === 'family';
     updateRecordControls();
     showFamily();
   };
@@ -187,16 +187,16 @@ function recordBlocked() {
 function updateRecordControls() {
   const active = recState === 'recording' || recState === 'paused';
   const blocked = recordBlocked();
-  $('rec-start').disabled = active || pending || Boolean(blocked);
+  $('rec-start', HTMLButtonElement).disabled = active || pending || Boolean(blocked);
   $('rec-start').title = blocked;
   $('rec-reason').textContent = active ? '' : blocked;
   $('rec-reason').hidden = active || !blocked;
   $('rec-pause').hidden = recState === 'paused';
-  $('rec-pause').disabled = recState !== 'recording' || pending;
+  $('rec-pause', HTMLButtonElement).disabled = recState !== 'recording' || pending;
   $('rec-resume').hidden = recState !== 'paused';
-  $('rec-stop').disabled = !active || pending;
-  $('bookmark').disabled = !active;
-  $('bookmark-note').disabled = !active;
+  $('rec-stop', HTMLButtonElement).disabled = !active || pending;
+  $('bookmark', HTMLButtonElement).disabled = !active;
+  $('bookmark-note', HTMLInputElement).disabled = !active;
 }
 
 export function leaveLive() {
@@ -212,7 +212,7 @@ export function leaveLive() {
   pending = false;
   timer.stop();
   $('rec-indicator').hidden = true;
-  $('family-video').srcObject = null;
+  $('family-video', HTMLVideoElement).srcObject = null;
   $('family-alert').hidden = true;
   $('participants').replaceChildren();
   $('live-state').textContent = 'Connecting…';
@@ -247,7 +247,7 @@ async function toggle(/** @type {'audio'|'video'} */ kind) {
       await live.setLocalTrack(kind, track);
       if (kind === 'video') {
         myStream = stream;
-        $('self-view').srcObject = stream;
+        $('self-view', HTMLVideoElement).srcObject = stream;
       }
     } catch {
       tell(`Your ${kind === 'video' ? 'camera' : 'microphone'} could not be opened.`);
@@ -271,8 +271,8 @@ function sendMuted(/** @type {ServerConnection} */ connection) {
 }
 
 /** Send a record command once: its buttons wait for the server's answer. */
-function record(/** @type {string} */ action) {
-  const button = $(`rec-${action === 'resume' ? 'resume' : action}`);
+function record(/** @type {import('./messages').RecordAction} */ action) {
+  const button = $(`rec-${action}`, HTMLButtonElement);
   if (!live || button.disabled) return;
   pending = true;
   updateRecordControls();
@@ -280,9 +280,9 @@ function record(/** @type {string} */ action) {
 }
 
 function bookmark() {
-  if (!live || $('bookmark').disabled) return;
-  live.send({ type: 'bookmark', note: $('bookmark-note').value });
-  $('bookmark-note').value = '';
+  if (!live || $('bookmark', HTMLButtonElement).disabled) return;
+  live.send({ type: 'bookmark', note: $('bookmark-note', HTMLInputElement).value });
+  $('bookmark-note', HTMLInputElement).value = '';
 }
 
 $('toggle-camera').addEventListener('click', () => toggle('video'));
@@ -296,7 +296,7 @@ $('family-link-live').addEventListener('click', async () => {
   const { family_link: link } = await api('POST', `/api/sessions/${liveSession}/family-link`);
   await copy(link, 'New family link');
 });
-for (const action of ['start', 'pause', 'resume', 'stop']) {
+for (const action of /** @type {const} */ (['start', 'pause', 'resume', 'stop'])) {
   $(`rec-${action}`).addEventListener('click', () => record(action));
 }
 $('bookmark').addEventListener('click', bookmark);

@@ -1,8 +1,8 @@
 // The practitioner's page: log in, cases, a case's sessions, recordings, clips and reviews.
 // The live filming view lives in live.js.
-import { api, setCsrf, whoAmI } from './api.js';
+import { api, ApiError, setCsrf, whoAmI } from './api.js';
 import { isLive, leaveLive, openLive } from './live.js';
-import { $, copy, notify, PURPOSE_NAMES, tell } from './ui.js';
+import { $, copy, labelCells, notify, PURPOSE_NAMES, tell } from './ui.js';
 
 function show(/** @type {string} */ view) {
   for (const id of ['login-view', 'cases-view', 'case-view', 'live-view']) $(id).hidden = id !== view;
@@ -32,7 +32,7 @@ async function route() {
     if (nextMessage) notify(nextMessage, 8);
     nextMessage = '';
   } catch (error) {
-    if (/** @type {any} */ (error).status === 401) showLogin();
+    if (error instanceof ApiError && error.status === 401) showLogin();
     else tell(/** @type {Error} */ (error).message);
   }
 }
@@ -55,7 +55,7 @@ async function showReviewCandidates(/** @type {string} */ caseId) {
     list.append(entry);
   }
   $('review-form').dataset.caseId = caseId;
-  $('create-review').disabled = !items.some((/** @type {any} */ i) => i.eligible);
+  $('create-review', HTMLButtonElement).disabled = !items.some((/** @type {any} */ i) => i.eligible);
 }
 
 function showLogin() {
@@ -91,14 +91,14 @@ function allowedUses(allowed) {
 }
 
 /** The family's current consent, and the form to record a withdrawal made another way. */
-function showConsent(/** @type {string} */ caseId, /** @type {any} */ consent) {
+function showConsent(/** @type {string} */ caseId, /** @type {import('./protocol.js').Consent|null} */ consent) {
   const purposes = consent ? consent.purposes : [];
   const how = consent && consent.how !== 'in-call' && consent.how !== 'family-link'
     ? `; withdrawal recorded by you, ${consent.how}` : '';
   $('case-consent').textContent = !consent
     ? 'The family has not been asked yet.'
     : purposes.length
-      ? `Now agreed: ${purposes.map((/** @type {string} */ p) => PURPOSE_NAMES[p] || p).join(', ')}` +
+      ? `Now agreed: ${purposes.map((p) => PURPOSE_NAMES[p] || p).join(', ')}` +
         ` (since ${new Date(consent.given_at * 1000).toLocaleString()}${how}).`
       : `The family has withdrawn all consent (${new Date(consent.given_at * 1000).toLocaleString()}${how}).` +
         ' Nothing of theirs can be opened, shown or recorded.';
@@ -151,10 +151,11 @@ async function showCase(/** @type {string} */ caseId) {
 
 /** Show a family link: as a QR code to scan, a short link to type, and in full. */
 function showLink(/** @type {string} */ sessionId, /** @type {any} */ created) {
-  $('family-link').value = created.family_link;
+  $('family-link', HTMLInputElement).value = created.family_link;
   $('family-short').textContent = created.short_link || '';
-  $('family-short').parentElement.hidden = !created.short_link;
-  $('family-qr').src = `/api/sessions/${sessionId}/family-link.svg?t=${Date.now()}`;
+  const shortLine = $('family-short').parentElement;
+  if (shortLine) shortLine.hidden = !created.short_link;
+  $('family-qr', HTMLImageElement).src = `/api/sessions/${sessionId}/family-link.svg?t=${Date.now()}`;
   $('family-qr').hidden = false;
   $('new-link').hidden = false;
   $('new-link').scrollIntoView({ block: 'nearest' });
@@ -175,7 +176,7 @@ async function reissueLink(/** @type {string} */ sessionId) {
 
 async function showRecordings(/** @type {string} */ caseId) {
   const { recordings } = await api('GET', `/api/cases/${caseId}/recordings`);
-  const body = $('recordings').querySelector('tbody');
+  const body = $('recordings', HTMLTableElement).tBodies[0];
   body.replaceChildren();
   for (const r of recordings) {
     const row = document.createElement('tr');
@@ -231,6 +232,7 @@ async function showRecordings(/** @type {string} */ caseId) {
     row.append(cell);
     body.append(row);
   }
+  labelCells($('recordings', HTMLTableElement));
   await showClips(caseId, recordings);
 }
 
@@ -240,7 +242,7 @@ async function showRecordings(/** @type {string} */ caseId) {
  */
 async function showClips(caseId, recordings) {
   const { clips } = await api('GET', `/api/cases/${caseId}/clips`);
-  const body = $('clips').querySelector('tbody');
+  const body = $('clips', HTMLTableElement).tBodies[0];
   body.replaceChildren();
   const when = Object.fromEntries(recordings.map((r) => [r.id, new Date(r.started_at * 1000).toLocaleString()]));
   clips.forEach((/** @type {any} */ clip, /** @type {number} */ index) => {
@@ -260,15 +262,16 @@ async function showClips(caseId, recordings) {
       row.append(cell);
     }
     const actions = document.createElement('td');
-    const button = (/** @type {string} */ label, /** @type {() => Promise<void>} */ act) => {
+    const button = (/** @type {string} */ label, /** @type {() => Promise<void>} */ act, spoken = '') => {
       const b = document.createElement('button');
       b.type = 'button';
       b.textContent = label;
+      if (spoken) b.setAttribute('aria-label', spoken); // "↑" alone says nothing to a screen reader
       b.addEventListener('click', () => act().then(() => showCase(caseId)).catch((e) => tell(e.message)));
       actions.append(b);
     };
-    if (index > 0) button('↑', () => api('PATCH', `/api/clips/${clip.id}`, { position: index - 1 }));
-    if (index < clips.length - 1) button('↓', () => api('PATCH', `/api/clips/${clip.id}`, { position: index + 1 }));
+    if (index > 0) button('↑', () => api('PATCH', `/api/clips/${clip.id}`, { position: index - 1 }), `Move “${clip.title}” up`);
+    if (index < clips.length - 1) button('↓', () => api('PATCH', `/api/clips/${clip.id}`, { position: index + 1 }), `Move “${clip.title}” down`);
     button('Rename', async () => {
       const title = window.prompt('New title', clip.title);
       if (title) await api('PATCH', `/api/clips/${clip.id}`, { title });
@@ -286,6 +289,7 @@ async function showClips(caseId, recordings) {
     row.append(actions);
     body.append(row);
   });
+  labelCells($('clips', HTMLTableElement));
   await showReviewCandidates(caseId);
   const { stills } = await api('GET', `/api/cases/${caseId}/stills`);
   const box = $('stills');
@@ -339,6 +343,7 @@ $('new-case-form').addEventListener('submit', async (/** @type {SubmitEvent} */ 
 });
 $('new-session').addEventListener('click', async () => {
   const caseId = $('new-session').dataset.caseId;
+  if (!caseId) return;
   try {
     const created = await api('POST', `/api/cases/${caseId}/sessions`);
     await showCase(caseId);
@@ -347,20 +352,20 @@ $('new-session').addEventListener('click', async () => {
     tell(/** @type {Error} */ (error).message);
   }
 });
-$('copy-link').addEventListener('click', () => copy($('family-link').value));
+$('copy-link').addEventListener('click', () => copy($('family-link', HTMLInputElement).value));
 $('copy-short').addEventListener('click', () => copy($('family-short').textContent, 'Short link'));
 $('dismiss-message').addEventListener('click', () => tell(''));
 $('withdrawal-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   const form = /** @type {HTMLFormElement} */ (event.target);
   const caseId = form.dataset.caseId;
-  const kept = [...$('withdrawal-purposes').querySelectorAll('input:checked')].map((i) => i.name);
+  const kept = [...$('withdrawal-purposes').querySelectorAll('input')].filter((i) => i.checked).map((i) => i.name);
   const data = new FormData(form);
   try {
     await api('POST', `/api/cases/${caseId}/consent`, { purposes: kept, how: data.get('how'), note: data.get('note') || '' });
     notify('The withdrawal is recorded and applies now, everywhere.', 8);
     form.reset();
-    $('withdrawal').open = false;
+    $('withdrawal', HTMLDetailsElement).open = false;
     await showCase(String(caseId));
   } catch (error) {
     tell(/** @type {Error} */ (error).message);
@@ -369,7 +374,8 @@ $('withdrawal-form').addEventListener('submit', async (/** @type {SubmitEvent} *
 $('review-form').addEventListener('submit', async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   const caseId = $('review-form').dataset.caseId;
-  const items = [...$('review-candidates').querySelectorAll('input:checked')].map((box) => {
+  if (!caseId) return;
+  const items = [...$('review-candidates').querySelectorAll('input')].filter((box) => box.checked).map((box) => {
     const [kind, id] = box.value.split(':');
     return { kind, id };
   });

@@ -1,24 +1,15 @@
 // vigremote signalling and media protocol, with no DOM code.
 //
 // One WebSocket (signalling) and one RTCPeerConnection (media) per page; the server is the only
-// peer. The socket starts with a handshake:  -> {type:"hello", version:1, token}
-//                                            <- {type:"welcome", you, session, iceServers}
-// then the browser offers:  -> {type:"offer", sdp}  <- {type:"answer", sdp}
-//                           -> {type:"candidate", candidate}   (null = end of candidates)
-// and the server tells:     <- {type:"participants", participants}  <- {type:"control", action}
-//                           <- {type:"consent", consent, wording?}  <- {type:"recording", state, …}
-// recording (issue 3):      -> {type:"consent", version, purposes}  (family)
-//                           -> {type:"record", action: start|pause|resume|stop}
-//                           -> {type:"bookmark", note}  <- {type:"bookmarked", t_s, note}
-// shared review (issue 5):  -> {type:"review", action: play|pause|seek|step|speed|loop|select|
-//                               accept-pause|dismiss-pause|request-pause (family), ...}
-//                           <- {type:"review-state", state, item, items, frame, frames, speed, …}
-// camera and microphone:  -> {type:"muted", off: ['audio'|'video', …]}  (again after each welcome);
-//                           each roster entry then lists what that person turned off as `muted`
-// The welcome lists the session's media slots in order ({name: camera|clip, kind, send}): the
-// browser offers one transceiver per slot, and receives the clip on the clip slot.
-//                           <- {type:"error", code, message}  (a user error: nothing changed)
-//                           <- {type:"ended"}
+// peer. Every message is defined once, in vigremote/messages.py (web/messages.d.ts is generated
+// from it: ClientMessage, ServerMessage); how a socket goes:
+//   -> hello (token)    <- welcome (you, session, iceServers, the media slots in order)
+//   -> offer            <- answer       (one transceiver per slot; the clip comes on the clip slot)
+//   -> candidate …      (null: end of candidates)
+//   -> muted            (what this browser turned off; again after each welcome)
+//   then, whenever they change: <- participants, consent, recording, review-state
+//   and commands: -> record, bookmark, review, consent (family), control, end, ping
+//   <- error: a user error (nothing changed, the socket stays open); <- ended
 // A protocol error closes the socket with a code and reason. aiortc has no ICE restart, so a
 // lost media connection is rebuilt with a brand-new RTCPeerConnection and offer.
 //
@@ -43,7 +34,7 @@ const RETRYABLE_4XX = new Set([408, 425, 429]);
  * rather than a network failure, a server that is down, or a proxy in front of a restarting one.
  * Errors carry the HTTP status as `.status` (ApiError in api.js); a failed fetch has none.
  * @param {unknown} error
- * @returns {boolean}
+ * @returns {error is {status: number}}
  */
 export function isDefiniteRefusal(error) {
   const status = /** @type {{status?: unknown}} */ (error || {}).status;
@@ -62,19 +53,20 @@ export function backoffDelay(retries) {
 }
 
 /**
- * @typedef {{id: string, role: string, name: string, media: string, muted?: string[]}} Participant
- * @typedef {{id: string, kind: string}} SessionInfo
- * @typedef {{name: string, kind: 'audio'|'video', send: boolean}} Slot
- * @typedef {{you: Participant, session: SessionInfo, iceServers: RTCIceServer[], slots: Slot[]}} Welcome
+ * The messages' types, for the pages to import from here (see vigremote/messages.py).
+ * @typedef {import('./messages').ClientMessage} ClientMessage
+ * @typedef {import('./messages').ServerMessage} ServerMessage
+ * @typedef {import('./messages').Participant} Participant
+ * @typedef {import('./messages').Slot} Slot
+ * @typedef {import('./messages').Welcome} Welcome
+ * @typedef {import('./messages').Consent} Consent
+ * @typedef {import('./messages').ConsentWording} ConsentWording
+ * @typedef {import('./messages').RecordingStatus} RecordingStatus
+ * @typedef {import('./messages').ReviewState} ReviewState
  * @typedef {'connecting'|'connected'|'reconnecting'|'closed'} LinkState  only 'connected' means
  *   that what the server said is current; in the others the session's state is unknown
- * @typedef {{id: string, purposes: string[], wording_version: string, given_at: number, how: string}} Consent
  * @typedef {{records: string, confirmed: boolean}} ConsentContext  what this session records
  *   ("analysis" or "supervision") and whether the family has answered in this session
- * @typedef {{version: string, title: string, intro: string,
- *   purposes: {id: string, label: string, detail: string, required_for_recording: boolean}[]}} ConsentWording
- * @typedef {{state: string, paused_by: string|null, recording_id: string|null,
- *   elapsed_s: number, message: string|null}} RecordingStatus
  */
 
 export class ServerConnection {
@@ -132,7 +124,8 @@ export class ServerConnection {
     /** @type {(consent: Consent|null, wording: ConsentWording|undefined, context: ConsentContext) => void} */
     this.onconsent = () => {};
     /** @type {(status: RecordingStatus) => void} */ this.onrecording = () => {};
-    /** @type {(message: any) => void} */ this.onmessage = () => {};
+    /** Any other message (bookmarked, review-state, pong…). @type {(message: ServerMessage) => void} */
+    this.onmessage = () => {};
   }
 
   /** Connect (and keep reconnecting after network drops) until close() is called. */
@@ -154,7 +147,7 @@ export class ServerConnection {
 
   /**
    * Send a message if the socket is open.
-   * @param {object} message
+   * @param {ClientMessage} message
    * @returns {boolean} false when it was not sent (the link is down: nothing is queued)
    */
   send(message) {
@@ -203,7 +196,7 @@ export class ServerConnection {
     } catch (error) {
       if (this.closedByUs) return;
       const reason = error instanceof Error ? error.message : String(error);
-      if (isDefiniteRefusal(error)) this.fail(/** @type {any} */ (error).status, reason);
+      if (isDefiniteRefusal(error)) this.fail(error.status, reason);
       else this.scheduleReconnect(); // the server is down or restarting: ask again later
       return;
     }
@@ -212,11 +205,13 @@ export class ServerConnection {
     this.ws = ws;
     ws.onopen = () => {
       this.lastMessageAt = Date.now();
-      ws.send(JSON.stringify({ type: 'hello', version: PROTOCOL_VERSION, token }));
+      /** @type {ClientMessage} */ const hello = { type: 'hello', version: PROTOCOL_VERSION, token };
+      ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;
       this.lastMessageAt = Date.now();
+      /** @type {ServerMessage} the server sends only what vigremote/messages.py defines */
       let message;
       try {
         message = JSON.parse(event.data);
@@ -269,7 +264,7 @@ export class ServerConnection {
     }, backoffDelay(this.retries));
   }
 
-  /** @param {any} message */
+  /** @param {ServerMessage} message */
   async handle(message) {
     switch (message.type) {
       case 'welcome':
@@ -352,7 +347,7 @@ export class ServerConnection {
     };
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    this.send({ type: 'offer', sdp: pc.localDescription ? pc.localDescription.sdp : offer.sdp });
+    this.send({ type: 'offer', sdp: pc.localDescription ? pc.localDescription.sdp : offer.sdp || '' });
   }
 
   /** @param {number} delay */

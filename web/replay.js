@@ -1,16 +1,22 @@
 // Replay a recorded shared review: both cameras in sync, and the clip as it was on screen,
 // rebuilt from the recorded playback events. Each pause is a chapter.
 import { formatTime, seekTimeFor } from './frames.js';
+import { $, cannotOpen } from './ui.js';
 
-const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+/**
+ * What GET /api/recordings/<id>/timeline gives (vigremote/review/replay.py): the cameras, the
+ * player's recorded events (t_s on the recording's clock, then what the player did), the
+ * chapters and every clip that was shown.
+ * @typedef {{t_s: number, action: string, kind?: string, id?: string, frame?: number, speed?: number}} PlaybackEvent
+ * @typedef {{title: string, media_url: string, times_ms: number[]}} ShownClip
+ * @typedef {{recording: {case_id: string}, cameras: {publisher: string, media_url: string}[],
+ *   events: PlaybackEvent[], chapters: {t_s: number, note: string}[],
+ *   clips: Record<string, ShownClip>}} Timeline
+ */
+
 const recordingId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
-/** @type {any} */ let timeline = null;
+/** @type {Timeline} */ let timeline = { recording: { case_id: '' }, cameras: [], events: [], chapters: [], clips: {} };
 /** @type {string|null} */ let loadedClip = null;
-
-function tell(/** @type {string} */ text) {
-  $('message').textContent = text;
-  $('message').hidden = !text;
-}
 
 /**
  * What the clip player was doing at `t` seconds: which clip, which frame, playing or held.
@@ -24,19 +30,19 @@ export function stateAt(t) {
     if (event.action === 'select') Object.assign(state, { clip: event.kind === 'clip' ? event.id : null, frame: 0, playing: false });
     else if (event.action === 'play') Object.assign(state, { frame: event.frame, playing: true, since: event.t_s, speed: event.speed || state.speed });
     else if (['pause', 'seek', 'end'].includes(event.action)) Object.assign(state, { frame: event.frame, playing: false });
-    else if (event.action === 'speed') state.speed = event.speed;
+    else if (event.action === 'speed') state.speed = event.speed || state.speed;
   }
   return state;
 }
 
 /** Put the clip video where it was at the master clock's time. */
 function follow() {
-  const master = $('camera-family');
+  const master = $('camera-family', HTMLVideoElement);
   const t = master.currentTime;
-  const other = $('camera-practitioner');
+  const other = $('camera-practitioner', HTMLVideoElement);
   if (Math.abs(other.currentTime - t) > 0.2) other.currentTime = t;
   const state = stateAt(t);
-  const clipVideo = $('clip-video');
+  const clipVideo = $('clip-video', HTMLVideoElement);
   if (!state.clip) {
     $('clip-caption').textContent = 'No clip on screen';
     return;
@@ -61,36 +67,36 @@ function follow() {
   const response = await fetch(`/api/recordings/${recordingId}/timeline`, { credentials: 'same-origin' });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    tell((data.error && data.error.message) || 'This replay could not be opened.');
+    cannotOpen('This replay cannot be opened', (data.error && data.error.message) || '');
     return;
   }
   timeline = data;
-  $('back').href = `/app#case/${data.recording.case_id}`;
-  for (const camera of data.cameras) {
-    const video = $(`camera-${camera.publisher}`);
-    if (video) video.src = camera.media_url;
+  $('back', HTMLAnchorElement).href = `/app#case/${timeline.recording.case_id}`;
+  for (const camera of timeline.cameras) {
+    const video = document.getElementById(`camera-${camera.publisher}`);
+    if (video instanceof HTMLVideoElement) video.src = camera.media_url;
   }
   const list = $('chapters');
-  for (const chapter of data.chapters) {
+  for (const chapter of timeline.chapters) {
     const entry = document.createElement('li');
     const button = document.createElement('button');
     button.type = 'button';
     button.textContent = `${formatTime(chapter.t_s)} — ${chapter.note}`;
     button.addEventListener('click', () => {
-      $('camera-family').pause();
-      $('camera-family').currentTime = chapter.t_s + 0.05;
+      $('camera-family', HTMLVideoElement).pause();
+      $('camera-family', HTMLVideoElement).currentTime = chapter.t_s + 0.05;
     });
     entry.append(button);
     list.append(entry);
   }
-  if (!data.chapters.length) {
+  if (!timeline.chapters.length) {
     const entry = document.createElement('li');
     entry.textContent = 'No pauses in this review, so no chapters.';
     list.append(entry);
   }
-  const master = $('camera-family');
+  const master = $('camera-family', HTMLVideoElement);
   for (const name of ['timeupdate', 'seeked', 'play', 'pause']) master.addEventListener(name, follow);
-  master.addEventListener('play', () => $('camera-practitioner').play().catch(() => {}));
-  master.addEventListener('pause', () => $('camera-practitioner').pause());
+  master.addEventListener('play', () => $('camera-practitioner', HTMLVideoElement).play().catch(() => {}));
+  master.addEventListener('pause', () => $('camera-practitioner', HTMLVideoElement).pause());
   follow();
 })();

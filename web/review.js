@@ -1,10 +1,10 @@
 // The practitioner's shared-review page: drive the clip the server plays into the call.
 import { api, whoAmI } from './api.js';
-import { $, mediaWords, tell } from './ui.js';
+import { $, cannotOpen, mediaWords, tell } from './ui.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
 const sessionId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
-/** @type {any} */ let state = null;
+/** @type {import('./protocol.js').ReviewState|null} */ let state = null;
 /** @type {import('./protocol.js').Consent|null} */ let consent = null;
 let recState = 'idle';
 /** After "End review" (or a final disconnect) nothing on the page may look live again. */
@@ -14,38 +14,39 @@ const timer = recordingTimer((text) => {
 });
 
 
+/** @type {ServerConnection} */
 const connection = new ServerConnection(signallingUrl(), async () => {
   const { token } = await api('POST', `/api/sessions/${sessionId}/join-token`);
   return token;
 });
 
-/** @param {object} fields */
+/** @param {Omit<import('./messages').ReviewCommand, 'type'>} fields */
 function command(fields) {
   connection.send({ type: 'review', ...fields });
 }
 
-/** @param {any} next */
+/** @param {import('./protocol.js').ReviewState} next */
 function renderState(next) {
   state = next;
   const names = { playing: 'Playing', paused: 'Paused', still: 'Showing a still', empty: 'Nothing to show' };
-  $('review-state').textContent = state.notice || /** @type {any} */ (names)[state.state] || state.state;
+  $('review-state').textContent = state.notice || names[state.state] || state.state;
   $('review-frame').textContent = String(state.frame);
   $('review-frame').dataset.frame = String(state.frame);
   $('review-frames').textContent = String(state.frames);
   $('source-frame').textContent = String(state.first_frame + state.frame);
   $('review-speed').textContent = String(state.speed);
   $('play').textContent = state.state === 'playing' ? 'Pause' : 'Play';
-  $('scrub').max = String(Math.max(0, state.frames - 1));
-  $('scrub').value = String(state.frame);
-  $('loop').checked = state.loop;
+  $('scrub', HTMLInputElement).max = String(Math.max(0, state.frames - 1));
+  $('scrub', HTMLInputElement).value = String(state.frame);
+  $('loop', HTMLInputElement).checked = state.loop;
   const list = $('playlist');
   list.replaceChildren();
-  state.items.forEach((/** @type {any} */ item, /** @type {number} */ index) => {
+  next.items.forEach((item, index) => {
     const entry = document.createElement('li');
     const button = document.createElement('button');
     button.type = 'button';
     button.textContent = `${item.kind === 'still' ? '🖼 ' : ''}${item.title}`;
-    button.className = index === state.item ? 'primary' : '';
+    button.className = index === next.item ? 'primary' : '';
     button.addEventListener('click', () => command({ action: 'select', item: index }));
     entry.append(button);
     list.append(entry);
@@ -59,7 +60,7 @@ function updateRecordControls() {
   if (ended) return;
   const active = recState === 'recording' || recState === 'paused';
   $('rec-start').hidden = active;
-  $('rec-start').disabled = !(consent && consent.purposes.includes('supervision'));
+  $('rec-start', HTMLButtonElement).disabled = !(consent && consent.purposes.includes('supervision'));
   $('rec-stop').hidden = !active;
 }
 
@@ -83,11 +84,11 @@ connection.onmediastate = (mediaState) => {
 };
 connection.onremotestream = (stream, slot) => {
   if (slot === 'clip') {
-    $('clip-video').srcObject = stream;
+    $('clip-video', HTMLVideoElement).srcObject = stream;
     return;
   }
   // The family's face is shown only once a picture arrives: never an empty box.
-  const video = $('family-video');
+  const video = $('family-video', HTMLVideoElement);
   video.srcObject = stream;
   video.onresize = () => {
     $('family-face').hidden = !(video.videoWidth > 0);
@@ -130,7 +131,13 @@ connection.onmessage = (message) => {
 };
 connection.onusererror = (_code, message) => tell(message);
 connection.onended = () => endedView('The review has ended.');
-connection.onfatal = (_code, reason) => endedView(`Disconnected: ${reason}`);
+connection.onfatal = (code, reason) => {
+  endedView(`Disconnected: ${reason}`);
+  if (code === 403 || code === 404) { // not this practitioner's review, or no such review
+    tell('');
+    cannotOpen('This review cannot be opened', reason);
+  }
+};
 
 /** Tell the server what is off, so the family is told why they cannot hear or see us. */
 function sendMuted() {
@@ -160,7 +167,7 @@ async function toggle(/** @type {'audio'|'video'} */ kind) {
   if (current) {
     current.stop();
     await connection.setLocalTrack(kind, null);
-    if (kind === 'video') $('self-view').srcObject = null;
+    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = null;
   } else {
     const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
     const track = stream.getTracks()[0];
@@ -169,7 +176,7 @@ async function toggle(/** @type {'audio'|'video'} */ kind) {
       return;
     }
     await connection.setLocalTrack(kind, track);
-    if (kind === 'video') $('self-view').srcObject = stream;
+    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = stream;
   }
   showMyMedia();
   sendMuted();
@@ -184,7 +191,7 @@ function endedView(/** @type {string} */ text) {
     if (track) track.stop();
     connection.localTracks[kind] = null;
   }
-  for (const id of ['self-view', 'family-video', 'clip-video']) $(id).srcObject = null;
+  for (const id of ['self-view', 'family-video', 'clip-video']) $(id, HTMLVideoElement).srcObject = null;
   $('self-face').hidden = true;
   $('family-face').hidden = true;
   timer.stop();
@@ -209,8 +216,8 @@ $('step-back').addEventListener('click', () => command({ action: 'step', delta: 
 $('step-forward').addEventListener('click', () => command({ action: 'step', delta: 1 }));
 $('prev-item').addEventListener('click', () => state && command({ action: 'select', item: Math.max(0, state.item - 1) }));
 $('next-item').addEventListener('click', () => state && command({ action: 'select', item: Math.min(state.items.length - 1, state.item + 1) }));
-$('scrub').addEventListener('change', () => command({ action: 'seek', frame: Number($('scrub').value) }));
-$('loop').addEventListener('change', () => command({ action: 'loop', on: $('loop').checked }));
+$('scrub').addEventListener('change', () => command({ action: 'seek', frame: Number($('scrub', HTMLInputElement).value) }));
+$('loop').addEventListener('change', () => command({ action: 'loop', on: $('loop', HTMLInputElement).checked }));
 for (const button of document.querySelectorAll('.speed')) {
   button.addEventListener('click', () => command({ action: 'speed', speed: Number(/** @type {HTMLElement} */ (button).dataset.speed) }));
 }

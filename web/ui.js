@@ -1,12 +1,65 @@
 // Small DOM helpers shared by the practitioner's pages.
 
-/** The element with this id (pages look their elements up by id). */
-export const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+/**
+ * The page's element with this id, checked to be a `type` (HTMLElement when not given): a page
+ * whose HTML lacks it, or has another kind of element there, fails at once naming the id,
+ * instead of later on `null`.
+ * @template {HTMLElement} [T=HTMLElement]
+ * @param {string} id
+ * @param {new () => T} [type]  e.g. HTMLInputElement, to use `.value`
+ * @returns {T}
+ */
+export function byId(id, type) {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`vigremote: this page has no element #${id}`);
+  const wanted = type || HTMLElement;
+  if (!(element instanceof wanted)) throw new Error(`vigremote: #${id} is not a ${wanted.name}`);
+  return /** @type {T} */ (element);
+}
+
+/** byId, by the short name the pages use. */
+export const $ = byId;
+
+/**
+ * The field of `form` with this name (an input, text area or list), or a clear error.
+ * @param {HTMLFormElement} form @param {string} name
+ * @returns {HTMLInputElement|HTMLTextAreaElement|HTMLSelectElement}
+ */
+export function field(form, name) {
+  const element = form.elements.namedItem(name);
+  if (element instanceof HTMLInputElement || element instanceof HTMLTextAreaElement
+    || element instanceof HTMLSelectElement) return element;
+  throw new Error(`vigremote: the form #${form.id} has no field "${name}"`);
+}
 
 /** Show a message in the page's #message box (empty hides it). */
 export function tell(/** @type {string} */ text) {
   $('message').textContent = text;
   $('message').hidden = !text;
+}
+
+/**
+ * What the page is for (a recording, a review) cannot be opened: say so in its heading and in
+ * its place, with the way back, instead of controls that can do nothing. The page holds a
+ * hidden #cannot-open box with a #cannot-open-text line and a link back.
+ * @param {string} title the page's new heading @param {string} why the server's reason
+ */
+export function cannotOpen(title, why) {
+  const reason = why.trim() || 'the server did not say why';
+  document.body.classList.add('cannot-open');
+  $('title').textContent = title;
+  $('cannot-open-text').textContent = `${reason[0].toUpperCase()}${reason.slice(1)}${/[.!?]$/.test(reason) ? '' : '.'}`;
+  $('cannot-open').hidden = false;
+}
+
+/** On a phone a table is stacked (style.css): each cell is labelled with its column's heading. */
+export function labelCells(/** @type {HTMLTableElement} */ table) {
+  const headings = table.tHead ? [...table.tHead.rows[0].cells].map((th) => th.textContent || '') : [];
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, i) => {
+      if (headings[i]) cell.dataset.label = headings[i];
+    });
+  }
 }
 
 let notifyTimer = 0;

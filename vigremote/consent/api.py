@@ -19,10 +19,15 @@ from vigremote.auth import Identity, InvalidToken
 from vigremote.cases import link_in_force, owned_case
 from vigremote.consent.messages import announce_change, parse_purposes
 from vigremote.consent.policy import PURPOSE_NAMES, recorded_for
-from vigremote.consent.store import PRACTITIONER_CHANNELS, Consent, wording_for
+from vigremote.consent.store import (
+    PRACTITIONER_CHANNELS,
+    Consent,
+    family_wording,
+    shipped_language,
+)
 from vigremote.errors import UserError
 from vigremote.httpjson import error, read_json
-from vigremote.state import CONFIG, CONSENT_WORDING, CONSENTS, SIGNER, STORE
+from vigremote.state import CONFIG, CONSENT_WORDING, CONSENT_WORDINGS, CONSENTS, SIGNER, STORE
 from vigremote.storage import NotFound, Session
 
 # A family's link expires a week after it is sent; withdrawing through it stays possible
@@ -73,13 +78,17 @@ def _purposes(body: dict[str, Any]) -> list[str]:
 
 
 async def family_consent(request: web.Request) -> web.Response:
-    """What the family agreed to, with the wording, for the page their link opens (an
-    observer opening the same page learns only whether the call is still open)."""
+    """What the family agreed to, with the wording in `?language=` (unknown: English), for the
+    page their link opens (an observer opening the same page learns only whether the call is
+    still open)."""
     identity, session = _holder(request)
     if identity.role != "family":
         return web.json_response({"session": {"kind": session.kind, "status": session.status}})
     consent = request.app[CONSENTS].current(session.case_id)
-    wording = wording_for(request.app[CONSENT_WORDING], session.kind)
+    language = request.query.get("language")
+    wording = family_wording(
+        request.app[CONSENT_WORDINGS], language, session.kind, request.app[CONFIG]
+    )
     return web.json_response(
         {
             "session": {"kind": session.kind, "status": session.status},
@@ -87,13 +96,14 @@ async def family_consent(request: web.Request) -> web.Response:
             "link": {"expired": identity.expires_at < time.time()},
             "consent": consent.to_json() if consent else None,
             "records": recorded_for(session.kind),
-            "wording": wording | request.app[CONFIG].consent_notes(),
+            "wording": wording,
         }
     )
 
 
 async def family_withdraw(request: web.Request) -> web.Response:
-    """{"version", "purposes"}: the purposes the family still agrees to (a subset of before)."""
+    """{"version", "purposes", "language"?}: the purposes the family still agrees to (a subset
+    of before), and the language they read the question in (unknown: English)."""
     identity, session = _family(request)
     body = await read_json(request)
     wording = request.app[CONSENT_WORDING]
@@ -109,6 +119,7 @@ async def family_withdraw(request: web.Request) -> web.Response:
         identity.participant_id,
         session_id=session.id,
         how="family-link",
+        language=shipped_language(request.app[CONSENT_WORDINGS], body.get("language")),
     )
     request.app[STORE].audit(
         identity.participant_id,
@@ -117,6 +128,7 @@ async def family_withdraw(request: web.Request) -> web.Response:
         session=session.id,
         purposes=purposes,
         how="family-link",
+        language=consent.language,
     )
     await announce_change(request.app, session.case_id, consent)
     return web.json_response({"consent": consent.to_json()})

@@ -4,19 +4,24 @@ The family answers on their page at the start of each session, with what they ag
 already ticked; a change (in the call, on their link after the call, or written down by the
 practitioner) is recorded once for the case and then told to every open room of that case, so
 a recorder stops and a review player drops what may no longer be shown.
+
+The family's page asks for the wording in its own language over REST (consent/api.py,
+`?language=`, also while the call runs, so switching language needs no reconnection); the copy
+sent at join is English. The family's answer says which language it was given in.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
 from vigremote.consent.policy import recorded_for
-from vigremote.consent.store import PURPOSES, Consent, wording_for
+from vigremote.consent.store import PURPOSES, Consent, family_wording, shipped_language
 from vigremote.errors import UserError
+from vigremote.messages import ConsentState, ConsentWording
 from vigremote.rooms import Participant, Room
-from vigremote.state import CONFIG, CONSENT_WORDING, CONSENTS, ROOMS, STORE
+from vigremote.state import CONFIG, CONSENT_WORDING, CONSENT_WORDINGS, CONSENTS, ROOMS, STORE
 
 
 def parse_purposes(value: object) -> list[str]:
@@ -30,7 +35,7 @@ def parse_purposes(value: object) -> list[str]:
     return [p for p in PURPOSES if p in value]
 
 
-def consent_message(consent: Consent | None, room: Room, confirmed: bool) -> dict[str, Any]:
+def consent_message(consent: Consent | None, room: Room, confirmed: bool) -> ConsentState:
     """What everyone in the room is told: the current consent and what this session records."""
     return {
         "type": "consent",
@@ -43,7 +48,8 @@ def consent_message(consent: Consent | None, room: Room, confirmed: bool) -> dic
 async def handle_consent(
     app: web.Application, room: Room, participant: Participant, message: dict[str, Any]
 ) -> None:
-    """{"type": "consent", "version", "purposes": [...]}: the family agrees, or changes its mind.
+    """{"type": "consent", "version", "purposes": [...], "language"?}: the family agrees, or
+    changes its mind, in the language it read the question in (unknown: English).
 
     An empty list withdraws everything.
     """
@@ -53,8 +59,14 @@ async def handle_consent(
     if message.get("version") != wording["version"]:
         raise UserError("stale-wording", "the consent text has changed: reload the page")
     purposes = parse_purposes(message.get("purposes"))
+    language = shipped_language(app[CONSENT_WORDINGS], message.get("language"))
     consent = app[CONSENTS].record(
-        room.case_id, purposes, wording["version"], participant.id, session_id=room.session_id
+        room.case_id,
+        purposes,
+        wording["version"],
+        participant.id,
+        session_id=room.session_id,
+        language=language,
     )
     app[STORE].audit(
         participant.id,
@@ -63,6 +75,7 @@ async def handle_consent(
         session=room.session_id,
         purposes=purposes,
         how="in-call",
+        language=language,
     )
     await announce_change(app, room.case_id, consent)
 
@@ -83,6 +96,7 @@ async def on_join(app: web.Application, room: Room, participant: Participant) ->
         consents.current(room.case_id), room, consents.confirmed_in(room.session_id)
     )
     if participant.role == "family":
-        wording = wording_for(app[CONSENT_WORDING], room.kind)
-        message["wording"] = wording | app[CONFIG].consent_notes()
+        wording = family_wording(app[CONSENT_WORDINGS], None, room.kind, app[CONFIG])
+        # The wording file's keys are checked against ConsentWording by tests/test_messages.py.
+        message["wording"] = cast(ConsentWording, wording)
     participant.outbox.send(message)

@@ -7,7 +7,10 @@ aiortc (pinned in pyproject.toml) has no public API for three things the media p
 - hearing a viewer's keyframe request: `RTCRtpSender._handle_rtcp_packet` calls the instance's
   `_send_keyframe()` on a PLI or FIR, which aiortc ignores when it sends packets as they are;
   we give each sender its own `_send_keyframe` that passes the request upstream.
-It also reads the negotiated codecs (`RTCRtpTransceiver._codecs`).
+It also reads the negotiated codecs (`RTCRtpTransceiver._codecs`), and adds one RTP header
+extension aiortc lacks, "playout-delay" (Chrome and Safari offer it): a transceiver's answer
+lists it (`RTCRtpTransceiver._headerExtensions`) and its sender writes it on every packet (the
+sender's private `__rtp_header_extensions_map`, replaced by a subclass before it starts).
 
 A newer aiortc may rename any of these, and the failure would be silent (viewers wait for a
 keyframe forever, or the server starts decoding video). So `check()` runs at import and
@@ -24,7 +27,9 @@ from typing import Any
 import aiortc
 import aiortc.jitterbuffer as _jitterbuffer
 import aiortc.rtcrtpreceiver as _receiver_module
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import rtp as _rtp
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 
 AIORTC_PINNED = "1.16.0"
 
@@ -69,6 +74,29 @@ def problems() -> list[str]:
         found.append("RTCRtpSender._handle_rtcp_packet no longer calls self._send_keyframe()")
     if not _uses(RTCRtpTransceiver.__init__, "_codecs"):
         found.append("RTCRtpTransceiver no longer keeps its negotiated codecs in _codecs")
+    found += _playout_delay_problems()
+    return found
+
+
+def _playout_delay_problems() -> list[str]:
+    found: list[str] = []
+    answer_rtp = getattr(RTCPeerConnection, "_RTCPeerConnection__localRtp", None)
+    if not _uses(RTCPeerConnection.setRemoteDescription, "_headerExtensions") or not _uses(
+        answer_rtp, "_headerExtensions"
+    ):
+        found.append("RTCRtpTransceiver._headerExtensions no longer feeds the answer's extmap")
+    if not all(
+        _uses(function, _SENDER_MAP)
+        for function in (RTCRtpSender.__init__, RTCRtpSender.send, RTCRtpSender._run_rtp)
+    ):
+        found.append(f"RTCRtpSender no longer serializes packets with self.{_SENDER_MAP}")
+    header_map = getattr(_rtp, "HeaderExtensionsMap", None)
+    if header_map is None or _params(header_map.set) != ["self", "values"]:
+        found.append("aiortc.rtp.HeaderExtensionsMap.set(values) is missing or changed")
+    if not callable(getattr(_rtp, "pack_header_extensions", None)) or not callable(
+        getattr(_rtp, "unpack_header_extensions", None)
+    ):
+        found.append("aiortc.rtp.(un)pack_header_extensions is missing")
     return found
 
 
@@ -115,6 +143,58 @@ async def send_pli(receiver: RTCRtpReceiver) -> int:
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Call `callback` when the remote side of `sender` asks for a keyframe (PLI or FIR)."""
     setattr(sender, "_send_keyframe", callback)  # noqa: B010
+
+
+# -- playout delay ----------------------------------------------------------------------------
+PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+_SENDER_MAP = "_RTCRtpSender__rtp_header_extensions_map"
+
+
+class _PlayoutDelayMap(_rtp.HeaderExtensionsMap):
+    """aiortc's header-extension map, writing the playout-delay extension on every packet."""
+
+    def __init__(self, value: bytes) -> None:
+        super().__init__()
+        self._value = value
+        self._id: int | None = None
+
+    def configure(self, parameters: Any) -> None:
+        super().configure(parameters)
+        self._id = next(
+            (x.id for x in parameters.headerExtensions if x.uri == PLAYOUT_DELAY_URI), None
+        )
+
+    def set(self, values: Any) -> tuple[int, bytes]:
+        profile, data = super().set(values)
+        if self._id is None:
+            return profile, data
+        extensions = _rtp.unpack_header_extensions(profile, data) if data else []
+        packed: tuple[int, bytes] = _rtp.pack_header_extensions(
+            [*extensions, (self._id, self._value)]
+        )
+        return packed
+
+
+def playout_delay_value(min_ms: int, max_ms: int) -> bytes:
+    """The extension's 3 bytes: 12 bits each of minimum and maximum delay, in 10 ms units."""
+    low, high = min_ms // 10, max_ms // 10
+    if not 0 <= low <= high < 4096:
+        raise ValueError("playout delay must be 0 <= min <= max < 40.96 s")
+    return (low << 12 | high).to_bytes(3, "big")
+
+
+def send_playout_delay(
+    transceiver: RTCRtpTransceiver, extension_id: int, min_ms: int, max_ms: int
+) -> None:
+    """Tell the browser receiving on `transceiver` to keep each frame's playout delay within
+    [min_ms, max_ms]; 0, 0 means "show every frame as soon as it is decoded". The browser
+    offered the extension with `extension_id`. Call after setRemoteDescription and before
+    createAnswer (the sender must not have started)."""
+    value = playout_delay_value(min_ms, max_ms)
+    transceiver._headerExtensions.append(
+        RTCRtpHeaderExtensionParameters(id=extension_id, uri=PLAYOUT_DELAY_URI)
+    )
+    setattr(transceiver.sender, _SENDER_MAP, _PlayoutDelayMap(value))
 
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> Sequence[Any]:

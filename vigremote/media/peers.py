@@ -37,6 +37,11 @@ from vigremote.media.feeds import ForwardTrack
 log = logging.getLogger(__name__)
 
 _SDP_LINE = re.compile(r"^[a-z]=[\x20-\x7e\t]*$")
+_EXTMAP = re.compile(r"^a=extmap:(\d+)(?:/\w+)? (\S+)", re.MULTILINE)
+# The clip's pictures are shown as soon as they are decoded (RTP "playout-delay" 0, 0): a held
+# frame is a single frame, and a browser's jitter buffer would otherwise keep it for as long as
+# its estimate says (measured up to 270 ms on a busy machine: bench/review_holds.py). None: off.
+CLIP_PLAYOUT_DELAY_MS: tuple[int, int] | None = (0, 0)
 
 
 class BadOffer(ValueError):
@@ -92,6 +97,14 @@ class IncomingTrack:
     async def request_keyframe(self) -> None:
         """Send a PLI to the publisher (aiortc only does so itself on decode errors)."""
         await aiortc_compat.send_pli(self.receiver)
+
+
+def _clip_playout_delay(transceiver: Any, section: str) -> None:
+    """Answer the offer's playout-delay extension on the clip's video, if the browser has it."""
+    offered = {uri: int(number) for number, uri in _EXTMAP.findall(section)}
+    number = offered.get(aiortc_compat.PLAYOUT_DELAY_URI)
+    if CLIP_PLAYOUT_DELAY_MS is not None and number is not None and 0 < number < 256:
+        aiortc_compat.send_playout_delay(transceiver, number, *CLIP_PLAYOUT_DELAY_MS)
 
 
 def _codec_preferences(kind: str, video_codecs: tuple[str, ...]) -> list[Any]:
@@ -172,7 +185,9 @@ class Peer:
                 transceiver.setCodecPreferences(_codec_preferences(kind, self._video_codecs))
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             transceivers = [t for t in self.pc.getTransceivers() if t.mid is not None]
-            for transceiver, slot in zip(transceivers, taken, strict=False):
+            for transceiver, slot, section in zip(transceivers, taken, sections, strict=False):
+                if slot.name == "clip" and slot.kind == "video":
+                    _clip_playout_delay(transceiver, section)
                 track = slot.outgoing
                 if track is not None:
                     transceiver.sender.replaceTrack(track)

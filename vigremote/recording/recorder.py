@@ -20,6 +20,7 @@ from typing import Any
 
 from vigremote.consent.store import Consent
 from vigremote.media.passthrough import EncodedFrame
+from vigremote.messages import Participant, RecordingState, RecordingStatus, ServerMessage
 from vigremote.paths import recording_dir
 from vigremote.recording.store import Recording, RecordingStore
 from vigremote.recording.timeline import Track
@@ -64,7 +65,7 @@ class Recorder:
         room: Room,
         store: RecordingStore,
         data_dir: Path,
-        announce: Callable[[dict[str, Any]], Awaitable[None]],
+        announce: Callable[[ServerMessage], Awaitable[None]],
         publishers: tuple[str, ...] = ("family",),
         required_purpose: str = "analysis",
     ) -> None:
@@ -74,7 +75,7 @@ class Recorder:
         self._announce = announce
         self.publishers = publishers
         self.required_purpose = required_purpose
-        self.state = "idle"
+        self.state: RecordingState = "idle"
         self.paused_by: str | None = None
         self.recording: Recording | None = None
         self.message: str | None = None
@@ -91,17 +92,17 @@ class Recorder:
         self._background: set[asyncio.Future[Any]] = set()
 
     # -- room membership ----------------------------------------------------------------
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Participant:
         return {"id": self.id, "role": self.role, "name": self.name, "media": self.state}
 
-    def receive(self, message: dict[str, Any]) -> None:
+    def receive(self, message: ServerMessage) -> None:
         """Room broadcasts are for people; from the roster the recorder only notes a recorded
         person leaving the call (or dropping) and coming back, so the recording says so."""
-        if message.get("type") != "participants" or self.recording is None:
+        if message["type"] != "participants" or self.recording is None:
             return
         if self.state not in ("recording", "paused"):
             return
-        present = {p.get("id") for p in message.get("participants", [])}
+        present = {p["id"] for p in message["participants"]}
         for track in self._tracks:
             here, t_ms = track.publisher in present, self.elapsed_ms()
             if not here and track.left_at_ms is None:
@@ -127,7 +128,7 @@ class Recorder:
             await self.stop(reason="everyone left the session")
         await self._finish_background()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RecordingStatus:
         """What the pages show: state, running time and which recording."""
         return {
             "type": "recording",

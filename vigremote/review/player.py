@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from vigremote.media.passthrough import EncodedFrame
+from vigremote.messages import (
+    Participant,
+    PauseRequest,
+    ReviewPlayState,
+    ReviewState,
+    ServerMessage,
+)
 from vigremote.review.clipmedia import ClipCodec, ClipMedia, blank_keyframe, still_keyframe
 from vigremote.rooms import PLAYER, Room
 
@@ -47,7 +54,7 @@ class Item:
     needs: frozenset[str] = frozenset()
 
 
-Announce = Callable[[dict[str, Any]], Awaitable[None]]
+Announce = Callable[[ServerMessage], Awaitable[None]]
 EventSink = Callable[[str, dict[str, Any]], None]
 
 
@@ -80,7 +87,7 @@ class Player:
         self.frame = 0  # the frame on screen (held) or the next one to send (playing)
         self.speed = 1.0
         self.loop = False
-        self.pause_request: dict[str, Any] | None = None
+        self.pause_request: PauseRequest | None = None
         self._held: bytes | None = None
         self._in_sync = False  # viewers' decoders follow the original packets
         self._force_keyframe = False
@@ -96,7 +103,7 @@ class Player:
         self._recording_seen = False
 
     # -- room membership ------------------------------------------------------------------
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Participant:
         return {
             "id": self.id,
             "role": self.role,
@@ -104,7 +111,7 @@ class Player:
             "media": self.status()["state"],
         }
 
-    def receive(self, message: dict[str, Any]) -> None:
+    def receive(self, message: ServerMessage) -> None:
         """Room broadcasts: when a recording starts, note what is on screen right now, so a
         replay of the recording knows which clip and frame it opens on."""
         recording_now = message.get("type") == "recording" and message.get("state") == "recording"
@@ -154,10 +161,10 @@ class Player:
         if self._following is not None:  # shadow decoding in a thread: let it finish
             await asyncio.gather(self._following, return_exceptions=True)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ReviewState:
         item = self.items[self.index] if 0 <= self.index < len(self.items) else None
         frames = len(self.media.index) if self.media and item and item.kind == "clip" else 0
-        state = (
+        state: ReviewPlayState = (
             "empty"
             if item is None
             else "still"
@@ -176,6 +183,12 @@ class Player:
             "loop": self.loop,
             "pause_request": self.pause_request,
             "notice": self.notice,
+            # The same as a stable key (web/i18n notice.*): withdrawn, or else deleted (remove()).
+            "notice_code": None
+            if self.notice is None
+            else "consent-withdrawn"
+            if self.notice == WITHDRAWN_NOTICE
+            else "deleted",
         }
 
     # -- commands (the practitioner's) ----------------------------------------------------
@@ -205,7 +218,8 @@ class Player:
                 self.frame = 0
                 await self._hold(0)
             else:
-                self.frame += 1
+                self._resume_as_sent(self.frame)
+                self.frame = self.frame + 1 if self.frame + 1 < len(self.media.index) else 0
             self.playing, self.pause_request = True, None
             self._task = asyncio.create_task(self._run(), name="review-player")
             self._event("play", frame=self.frame, speed=self.speed)
@@ -315,7 +329,7 @@ class Player:
         original_key = number in media.index.keyframes
         if self._force_keyframe:
             self._force_keyframe, self._in_sync = False, False
-            data, key = await asyncio.to_thread(codec.hold, number), True
+            data, key = await asyncio.to_thread(codec.continue_from, number, True), True
         elif media.codec == self.out_codec and (self._in_sync or original_key):
             self._in_sync = True
             data, key = media.video[number], original_key
@@ -338,11 +352,23 @@ class Player:
             cursor += 1
         return cursor
 
+    def _resume_as_sent(self, held: int) -> None:
+        """Playing on from a held original keyframe (as every clip's first frame is): send its
+        original packet again, so that the clip's own packets can follow and nothing needs
+        encoding until the next hold."""
+        media = self.media
+        if media is None or media.codec != self.out_codec or held not in media.index.keyframes:
+            return
+        self._held = None
+        self._publish_video(media.video[held], True)
+        self._in_sync = True
+
     async def _hold(self, number: int) -> None:
         """Show exactly frame `number`, sharp, on every screen."""
         assert self.codec is not None
         self.frame, self.playing = number, False
         self._in_sync = False
+        self._held = None  # the picture on screen is being replaced: stop sending it again
         self._hold_bytes(await asyncio.to_thread(self.codec.hold, number))
 
     def _hold_bytes(self, data: bytes) -> None:
