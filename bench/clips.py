@@ -1,9 +1,11 @@
 """Benchmark: frame-accurate clip cutting against re-encoding the same clip with PyAV.
 
-A 10-minute 640x480 30 fps VP8 + Opus recording with a keyframe every 2 s is written by the
-real recorder writer (`tests.support.recordings.make_recording`, numbered frames) once and
-cached in `bench/out/` (git-ignored); `--recording PATH` reuses or creates another file. Then a
-30 s clip that starts off a keyframe in the middle is made, in the same run and interleaved:
+A 10-minute (`--minutes`) 640x480 30 fps VP8 + Opus recording with a keyframe every 2 s is
+written by the real recorder writer (`tests.support.recordings.make_recording`, numbered
+frames), sealed as the server seals it (vigremote/vault), once, and cached in a folder of
+sealed files with its own keys (`--data`, by default in `bench/out/`, git-ignored). Then a
+30 s clip that starts off a keyframe in the middle is made, in the same run and interleaved,
+both reading the sealed recording and writing a sealed clip:
 - by `vigremote.clips.cutting.cut_clip` (copy whole groups of pictures, re-encode the partial
   first one), given the frame index already in memory as the API has it after the first open;
 - by a plain PyAV re-encode (decode from the keyframe before the clip, encode every clip frame
@@ -13,6 +15,7 @@ decoded: it must hold exactly the frames first..last (read back from the numbers
 and its audio must decode.
 
     python bench/clips.py --json /tmp/bench-clips.json
+    python bench/clips.py --minutes 1 --frames 90 --repeat 1   # a quick check that it runs
 
 Exits non-zero if any clip is wrong.
 """
@@ -40,19 +43,23 @@ import av
 
 from tests.support.numbered_video import read_frame_number
 from tests.support.recordings import make_recording
+from tests.support.vaults import standalone_vault
 from vigremote.clips.cutting import _encoder as cut_clip_encoder  # its partial-GOP settings
 from vigremote.clips.cutting import cut_clip
 from vigremote.clips.frames import FrameIndex, index_video
+from vigremote.vault.files import Vault
 
 T = TypeVar("T")
 MS = Fraction(1, 1000)
 FPS = 30
 WIDTH, HEIGHT = 640, 480
-RECORDING_FRAMES = 10 * 60 * FPS
+RECORDING_MINUTES = 10
 KEYFRAME_EVERY = 2 * FPS
-DEFAULT_RECORDING = (
-    Path(__file__).resolve().parent / "out" / f"clips-recording-{RECORDING_FRAMES}f-640x480.webm"
-)
+DEFAULT_DATA = Path(__file__).resolve().parent / "out" / "clips-data"
+
+
+def recording_name(frames: int) -> str:
+    return f"clips-recording-{frames}f-{WIDTH}x{HEIGHT}.webm"
 
 
 @dataclass
@@ -82,15 +89,14 @@ class Check:
 
 
 # -- the recording ----------------------------------------------------------------------------
-def ensure_recording(path: Path) -> float | None:
-    """Write the recording unless it exists; the seconds it took, or None if reused."""
+def ensure_recording(vault: Vault, path: Path, frames: int) -> float | None:
+    """Write the sealed recording unless it exists; the seconds it took, or None if reused."""
     if path.exists():
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.stem + ".part" + path.suffix)
     part.unlink(missing_ok=True)
     print(
-        f"writing a {RECORDING_FRAMES / FPS / 60:g}-minute {WIDTH}x{HEIGHT} recording to {path}"
+        f"writing a {frames / FPS / 60:g}-minute {WIDTH}x{HEIGHT} recording to {path}"
         " (once; minutes on a small machine)",
         flush=True,
     )
@@ -106,8 +112,9 @@ def ensure_recording(path: Path) -> float | None:
     watcher.start()
     try:
         make_recording(
+            vault,
             part,
-            frames=RECORDING_FRAMES,
+            frames=frames,
             fps=FPS,
             keyframe_every=KEYFRAME_EVERY,
             width=WIDTH,
@@ -118,16 +125,24 @@ def ensure_recording(path: Path) -> float | None:
         watcher.join()
     part.replace(path)
     elapsed = time.perf_counter() - started
-    print(f"  written in {elapsed:.0f} s ({RECORDING_FRAMES / elapsed:.0f} frames/s)", flush=True)
+    print(f"  written in {elapsed:.0f} s ({frames / elapsed:.0f} frames/s)", flush=True)
     return elapsed
 
 
 # -- the baseline -----------------------------------------------------------------------------
-def reencode_clip(src: Path, dst: Path, first: int, last: int, index: FrameIndex) -> int:
-    """Frames first..last re-encoded as cut_clip encodes its partial GOP, audio copied."""
+def reencode_clip(
+    vault: Vault, src: Path, dst: Path, first: int, last: int, index: FrameIndex
+) -> int:
+    """Frames first..last re-encoded as cut_clip encodes its partial GOP, audio copied; read
+    from and written to sealed files, as cut_clip does."""
     keyframe = index.keyframe_at_or_before(first)
     start, end = index.pts[first], index.pts[last]
-    with av.open(str(src)) as source, av.open(str(dst), "w", format="webm") as out:
+    with (
+        vault.open(src) as sealed_in,
+        av.open(sealed_in, "r") as source,
+        vault.create(dst) as sealed_out,
+        av.open(sealed_out, "w", format="webm") as out,
+    ):
         video_in = source.streams.video[0]
         audio_in = source.streams.audio[0] if source.streams.audio else None
         video_out = out.add_stream_from_template(video_in)
@@ -182,12 +197,12 @@ def mux(out: Any, stream: Any, packet: Any) -> None:
 
 
 # -- checking ---------------------------------------------------------------------------------
-def check_clip(path: Path, full: bool) -> Check:
+def check_clip(vault: Vault, path: Path, full: bool) -> Check:
     """Decode every frame (and the audio); read the numbers of the first and last (or all)."""
     numbers: list[int | None] = []
     frames = 0
     last_frame: Any = None
-    with av.open(str(path)) as clip:
+    with vault.open(path) as sealed, av.open(sealed, "r") as clip:
         for frame in clip.decode(video=0):
             if frames == 0 or full:
                 numbers.append(read_frame_number(frame.to_ndarray(format="rgb24")))
@@ -203,7 +218,7 @@ def check_clip(path: Path, full: bool) -> Check:
             for a, b in zip(numbers, numbers[1:], strict=False)
         )
     audio_packets = audio_samples = 0
-    with av.open(str(path)) as clip:
+    with vault.open(path) as sealed, av.open(sealed, "r") as clip:
         if clip.streams.audio:
             for packet in clip.demux(audio=0):
                 if packet.size == 0:
@@ -269,18 +284,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument(
-        "--recording", type=Path, default=DEFAULT_RECORDING, help="reuse (or create) this file"
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="a folder of sealed files with its own keys: the recording is made there once",
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=RECORDING_MINUTES, help="length of the recording"
     )
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each method")
-    parser.add_argument("--first", type=int, default=RECORDING_FRAMES // 2 + 17)
+    parser.add_argument("--first", type=int, help="the clip's first frame (default: mid-way)")
     parser.add_argument("--frames", type=int, default=30 * FPS, help="clip length in frames")
     args = parser.parse_args(argv)
-    first, last = args.first, args.first + args.frames - 1
+    recording_frames = round(args.minutes * 60 * FPS)
+    first = args.first if args.first is not None else recording_frames // 2 + 17
+    last = first + args.frames - 1
 
-    build_s = ensure_recording(args.recording)
-    index_s, index = timed(index_video, args.recording)
+    vault, case_folder = standalone_vault(args.data)
+    recording = case_folder / recording_name(recording_frames)
+    build_s = ensure_recording(vault, recording, recording_frames)
+    index_s, index = timed(index_video, vault, recording)
     if index.codec != "vp8":
-        print(f"the baseline re-encodes VP8 only; {args.recording} holds {index.codec}")
+        print(f"the baseline re-encodes VP8 only; {recording} holds {index.codec}")
         return 2
     if not 0 <= first <= last < len(index):
         print(f"the clip {first}..{last} is outside the recording's {len(index)} frames")
@@ -288,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     keyframe = index.keyframe_at_or_before(first)
     print(
         f"recording: {len(index)} frames ({len(index) / FPS / 60:.1f} min), "
-        f"{args.recording.stat().st_size / 1e6:.1f} MB, {len(index.keyframes)} keyframes; "
+        f"{vault.plain_size(recording) / 1e6:.1f} MB, {len(index.keyframes)} keyframes; "
         f"clip {first}..{last} ({args.frames} frames), keyframe before it {keyframe}",
         flush=True,
     )
@@ -297,29 +322,30 @@ def main(argv: list[str] | None = None) -> int:
     cuts, reencodes = Timing([], []), Timing([], [])
     load_before = machine()["loadavg"]
     reencoded_frames = 0
-    with tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
+    # The clips are sealed too, so they are made in the recording's case folder.
+    with tempfile.TemporaryDirectory(prefix="bench-clips-", dir=case_folder) as tmp:
         out = Path(tmp)
 
         def verify(name: str, path: Path, full: bool) -> None:
-            check = check_clip(path, full)
+            check = check_clip(vault, path, full)
             problems.extend(f"{name}: {p}" for p in check.problems(first, last))
             path.unlink()
 
         def cut(n: str) -> Path:
             nonlocal reencoded_frames
             dst = out / f"cut-{n}.webm"
-            result = cut_clip(args.recording, dst, first, last, index)
+            result = cut_clip(vault, recording, dst, first, last, index)
             reencoded_frames = result.reencoded_frames
             return dst
 
         def cut_cold() -> Path:
             dst = out / "cold.webm"
-            cut_clip(args.recording, dst, first, last, index_video(args.recording))
+            cut_clip(vault, recording, dst, first, last, index_video(vault, recording))
             return dst
 
         def reencode(n: str) -> Path:
             dst = out / f"reencode-{n}.webm"
-            reencode_clip(args.recording, dst, first, last, index)
+            reencode_clip(vault, recording, dst, first, last, index)
             return dst
 
         # Warm-up (page cache, codec libraries), fully checked.

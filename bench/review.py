@@ -1,14 +1,16 @@
 """Benchmark: server CPU while a clip plays to 1, 5 and 20 viewers, vigremote against aiortc.
 
 A 640x480 30 fps VP8 + Opus recording (numbered frames, a keyframe every 2 s, written by the real
-recorder writer) is seeded into a fresh data folder; a vigremote server (`vigremote serve`, a
-child process) cuts a clip from it over REST and plays it, looping, in a shared review to one
-practitioner and N-1 observers: it sends the clip's own packets to every viewer. The baseline is
-a minimal aiortc server (this file with `--baseline-server`, a child process that never imports
-vigremote) giving every viewer its own `MediaPlayer(clip, loop=True)`: it decodes the clip and
-aiortc re-encodes it, per viewer. For each viewer count both run in turn on fresh processes and
-the server's CPU is read from /proc (utime + stime, all threads) over the same playing window:
-cores = CPU seconds / wall seconds.
+recorder writer) is seeded into a fresh data folder, sealed as the server seals its files
+(vigremote/vault) under a master key made for the run and handed to the server in
+`VIGREMOTE_MASTER_KEY`; a vigremote server (`vigremote serve`, a child process) cuts a clip from
+it over REST and plays it, looping, in a shared review to one practitioner and N-1 observers: it
+sends the clip's own packets to every viewer. The baseline is a minimal aiortc server (this file
+with `--baseline-server`, a child process that never imports vigremote) giving every viewer its
+own `MediaPlayer(clip, loop=True)` of a plain copy of the clip vigremote cut (decrypted with the
+data folder's keys): it decodes the clip and aiortc re-encodes it, per viewer. For each viewer
+count both run in turn on fresh processes and the server's CPU is read from /proc (utime +
+stime, all threads) over the same playing window: cores = CPU seconds / wall seconds.
 
 The viewers are aiortc clients in this process (measured too, so a saturated client is visible;
 so is the machine's other load). They keep the *encoded* frames: this process installs
@@ -50,15 +52,17 @@ import os
 import platform
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.support` when run as a file
 
@@ -77,6 +81,8 @@ from bench.procs import CLK_TCK, cpu_seconds, free_port
 
 # Nothing from vigremote (or tests.support, which imports it) at module level: the baseline
 # server runs this file and must stay plain aiortc.
+if TYPE_CHECKING:
+    from vigremote.vault.files import Vault
 
 FPS = 30
 WIDTH, HEIGHT = 640, 480
@@ -107,9 +113,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def stop_child(proc: subprocess.Popen[bytes] | None) -> None:
@@ -456,35 +462,70 @@ def interleaved_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def seed_data(data: Path, recording: Path, frames: int) -> dict[str, str]:
-    """A practitioner and a finished recording the family agreed to share, as the server keeps."""
-    from vigremote.auth import Passwords
-    from vigremote.config import ensure_private_dir
-    from vigremote.consent.store import ConsentStore
-    from vigremote.paths import recording_dir
-    from vigremote.recording.store import RecordingStore
-    from vigremote.storage import Store
+def new_master_key() -> tuple[str, bytes]:
+    """A fresh master key: (the text `VIGREMOTE_MASTER_KEY` holds, the key)."""
+    from vigremote.keys import KEY_ENV, new_key_text, parse_key
 
-    ensure_private_dir(data)
-    store = Store(data / "vigremote.sqlite3")
+    text = new_key_text()
+    return text, parse_key(text, KEY_ENV)
+
+
+def seed_data(
+    data: Path, master_key: bytes, source: Vault, recording: Path, frames: int
+) -> dict[str, str]:
+    """A practitioner and a finished recording the family agreed to share, as the server keeps.
+
+    The records are opened as the server opens them (with `master_key`, which the server must
+    be given too); the recording, sealed in `source`, is sealed again into the case's folder.
+    """
+    from vigremote.auth import Passwords
+    from vigremote.config import Config
+    from vigremote.paths import recording_dir
+    from vigremote.records import open_records
+
+    records = open_records(Config(data_dir=data, master_key=master_key))
     try:
+        store, recordings = records.store, records.recordings
         password_hash = Passwords().hash(PASSWORD)
         user = store.add_user(USER, "Bench Practitioner", "practitioner", password_hash)
         case = store.add_case(user.id, "Bench family")
         session = store.add_session(case.id, "filming")
-        consent = ConsentStore(store.db).record(
+        consent = records.consents.record(
             case.id, PURPOSES, "bench", "family", session_id=session.id
         )
-        recordings = RecordingStore(store.db)
         rec = recordings.add(case.id, session.id, consent.id, PURPOSES)
         target = recording_dir(data, case.id, rec.id) / "segment-001.webm"
-        shutil.copyfile(recording, target)
+        with source.open(recording) as plain, records.vault.create(target) as sealed:
+            shutil.copyfileobj(plain, sealed, 1 << 20)
         recordings.add_segment(rec.id, 1, target.name, "VP8")
         recordings.set_progress(rec.id, frames / FPS, target.stat().st_size)
         recordings.set_status(rec.id, "complete")
         return {"case_id": case.id, "recording_id": rec.id}
     finally:
-        store.close()
+        records.close()
+
+
+@contextmanager
+def reading_vault(data: Path, master_key: bytes) -> Iterator[Vault]:
+    """The data folder's vault for reading, beside a running server: its case keys are read
+    over a read-only connection of our own (the server keeps writing its database)."""
+    from vigremote.vault.files import Vault
+    from vigremote.vault.keyring import Keyring
+
+    db = sqlite3.connect(
+        f"file:{data / 'vigremote.sqlite3'}?mode=ro", uri=True, check_same_thread=False
+    )
+    try:
+        yield Vault(data, Keyring(db, master_key))
+    finally:
+        db.close()
+
+
+def plain_copy(vault: Vault, sealed: Path, target: Path) -> Path:
+    """A plain file of what `sealed` holds (for PyAV by path, and the baseline server)."""
+    with vault.open(sealed) as source, target.open("wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    return target
 
 
 # -- one measurement ---------------------------------------------------------------------------
@@ -643,23 +684,35 @@ def observer_tokens(data: Path, session_id: str, count: int) -> list[str]:
 
 
 async def run_vigremote(
-    work: Path, recording: Path, recording_frames: int, args: argparse.Namespace, n: int
+    work: Path,
+    source: Vault,
+    recording: Path,
+    recording_frames: int,
+    args: argparse.Namespace,
+    n: int,
 ) -> tuple[Phase, dict[str, Any] | None, Path]:
-    """Play the clip to n viewers from a vigremote server; returns the phase, hold, clip file."""
+    """Play the clip to n viewers from a vigremote server; returns the phase, hold, and a plain
+    copy of the clip file it cut."""
+    from vigremote.keys import KEY_ENV
+
     data = work / f"vigremote-{n}"
     log = work / f"vigremote-{n}.log"
-    seeded = seed_data(data, recording, recording_frames)
+    key_text, master_key = new_master_key()
+    seeded = seed_data(data, master_key, source, recording, recording_frames)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "vigremote.cli", "serve", "--port", str(port), "--data", str(data)]
     phase = Phase(n)
-    proc = spawn(cmd, log)
+    proc = spawn(cmd, log, env={**os.environ, KEY_ENV: key_text})
     viewers: list[VigViewer] = []
     hold: dict[str, Any] | None = None
     try:
         await wait_http(url + "/", proc, log)
         review = await prepare_review(url, seeded, args.clip_frames)
-        clip_file = clip_path(data, seeded["case_id"])
+        with reading_vault(data, master_key) as vault:
+            clip_file = plain_copy(
+                vault, clip_path(data, seeded["case_id"]), work / f"clip-cut-{n}.webm"
+            )
         ws_url = url.replace("http", "ws", 1) + "/ws"
         started = time.monotonic()
         practitioner = VigViewer("practitioner", ws_url, review["token"])
@@ -838,14 +891,25 @@ async def run_baseline(work: Path, clip: ClipInfo, args: argparse.Namespace, n: 
 
 
 # -- the run -------------------------------------------------------------------------------------
-def make_clip_recording(path: Path, frames: int) -> float:
+def make_clip_recording(scratch: Path, frames: int) -> tuple[Vault, Path, float]:
+    """The recording, sealed in a scratch vault with its own key, read back only by this
+    process (seed_data seals it again into each data folder): (vault, file, seconds taken)."""
     from tests.support.recordings import make_recording
+    from tests.support.vaults import standalone_vault
 
+    vault, folder = standalone_vault(scratch)
+    path = folder / "recording.webm"
     started = time.perf_counter()
     make_recording(
-        path, frames=frames, fps=FPS, keyframe_every=KEYFRAME_EVERY, width=WIDTH, height=HEIGHT
+        vault,
+        path,
+        frames=frames,
+        fps=FPS,
+        keyframe_every=KEYFRAME_EVERY,
+        width=WIDTH,
+        height=HEIGHT,
     )
-    return time.perf_counter() - started
+    return vault, path, time.perf_counter() - started
 
 
 def per_frame_ratio(vig: Phase, base: Phase) -> float | None:
@@ -916,20 +980,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     hold: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="vig-bench-review-") as tmp:
         work = Path(tmp)
-        recording = work / "recording.webm"
         recording_frames = args.clip_frames + FPS
         print(f"writing a {recording_frames}-frame {WIDTH}x{HEIGHT} recording…", flush=True)
-        made_s = make_clip_recording(recording, recording_frames)
+        source, recording, made_s = make_clip_recording(work / "scratch", recording_frames)
         cut: ClipInfo | None = None
         clip: ClipInfo | None = None
         for n in counts:
             print(f"\n{n} viewer(s): vigremote…", flush=True)
             vig, vig_hold, clip_file = await run_vigremote(
-                work, recording, recording_frames, args, n
+                work, source, recording, recording_frames, args, n
             )
             hold = vig_hold or hold
             if clip is None:
-                cut = read_clip(shutil.copyfile(clip_file, work / "clip-cut.webm"))
+                cut = read_clip(clip_file)
                 clip = read_clip(interleaved_copy(cut.path, work / "clip.webm"))
             print(f"{n} viewer(s): baseline (aiortc MediaPlayer per viewer)…", flush=True)
             base = await run_baseline(work, clip, args, n)

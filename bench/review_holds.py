@@ -1,9 +1,11 @@
 """Benchmark: how late a review hold reaches real browsers, what they show at 1×, clip starts.
 
 A vigremote server runs in this process (so its steps can be timed), with a shared review of
-two clips cut from a numbered 640x480 30 fps VP8 recording. Three headless Chromium pages join
-it: the practitioner (laptop), the family (phone emulation) and an observer. The practitioner's
-page is driven by its own buttons (play/pause, the scrub bar, the step buttons, next/previous).
+two clips cut from a numbered 640x480 30 fps VP8 recording (sealed, as the server seals its
+files, under a master key made for the run and given to the server's Config). Three headless
+Chromium pages join it: the practitioner (laptop), the family (phone emulation) and an observer.
+The practitioner's page is driven by its own buttons (play/pause, the scrub bar, the step
+buttons, next/previous).
 
 Every page runs tests/support/frame_probe.js: each frame its clip <video> presents
 (requestVideoFrameCallback) is noted with the number drawn on it, read in the page, so nothing
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import json
 import os
@@ -50,12 +53,14 @@ from aiohttp import web
 from playwright.async_api import Browser, Page
 
 from bench.procs import free_port
-from bench.review import machine_seconds, post, seed_data, versions
+from bench.review import machine_seconds, new_master_key, post, seed_data, versions
 from tests.support.browser import launch_browser, new_desktop_context, new_phone_context
 from tests.support.recordings import make_recording
+from tests.support.vaults import standalone_vault
 from vigremote.app import create_app
 from vigremote.config import Config
 from vigremote.state import ROOMS, SIGNER
+from vigremote.vault.files import Vault
 
 FPS = 30
 USER, PASSWORD = "bench", "bench password 123"
@@ -201,8 +206,11 @@ async def clip_senders(app: web.Application, session_id: str) -> dict[int, str]:
 class Run:
     """One server and one browser with three pages in a shared review."""
 
-    def __init__(self, work: Path, recording: Path, frames: int, baseline: bool) -> None:
+    def __init__(
+        self, work: Path, source: Vault, recording: Path, frames: int, baseline: bool
+    ) -> None:
         self.work, self.recording, self.frames, self.baseline = work, recording, frames, baseline
+        self.source = source  # the scratch vault the recording is sealed in
         self.log = ServerLog()
         self.pages: dict[str, Page] = {}
         self.firsts: list[int] = []  # each clip's first frame number in the recording
@@ -279,8 +287,9 @@ class Run:
     # setting up
     async def start_server(self) -> str:
         data = self.work / ("data-baseline" if self.baseline else "data-fixed")
-        seeded = seed_data(data, self.recording, self.frames)
-        config = Config(data_dir=data, host="127.0.0.1", port=free_port())
+        _, master_key = new_master_key()
+        seeded = seed_data(data, master_key, self.source, self.recording, self.frames)
+        config = Config(data_dir=data, host="127.0.0.1", port=free_port(), master_key=master_key)
         self.app = create_app(config)
         self.runner = web.AppRunner(self.app, handle_signals=False)
         await self.runner.setup()
@@ -518,7 +527,7 @@ class Run:
                 await asyncio.sleep(0.6 + 0.1 * (rnd % 4))
             out["holds"].append(await self.hold("pause", 0, lambda: self.click("#play")))
             target = (47 + 61 * rnd) % (length - 5)
-            out["holds"].append(await self.hold("seek", 0, lambda t=target: self.scrub(t)))
+            out["holds"].append(await self.hold("seek", 0, functools.partial(self.scrub, target)))
             out["holds"].append(await self.hold("step", 0, lambda: self.click("#step-forward")))
             out["holds"].append(await self.hold("step", 0, lambda: self.click("#step-back")))
             rnd += 1
@@ -685,9 +694,14 @@ def print_run(name: str, result: dict[str, Any]) -> None:
 
 
 async def one_run(
-    work: Path, recording: Path, frames: int, baseline: bool, args: argparse.Namespace
+    work: Path,
+    source: Vault,
+    recording: Path,
+    frames: int,
+    baseline: bool,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
-    run = Run(work, recording, frames, baseline)
+    run = Run(work, source, recording, frames, baseline)
     run.raw = args.raw
     run.jitter_target = args.jitter_target
     busy0, total0 = machine_seconds()
@@ -753,16 +767,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"runs": [], "size": args.size, "within_ms": WITHIN_MS}
     with tempfile.TemporaryDirectory(prefix="vig-bench-holds-") as tmp:
         work = Path(tmp)
-        recording = work / "recording.webm"
+        # Sealed in a scratch vault of its own, read back only here: seed_data seals it again
+        # into each run's data folder with that folder's keys.
+        source, folder = standalone_vault(work / "scratch")
+        recording = folder / "recording.webm"
         frames = 360
         make_recording(
-            recording, frames=frames, fps=FPS, keyframe_every=60, width=width, height=height
+            source, recording, frames=frames, fps=FPS, keyframe_every=60, width=width, height=height
         )
         for attempt in range(args.runs):
             for mode in modes:
                 print(f"run {attempt + 1}: {mode}…", flush=True)
                 result = await one_run(
-                    work / f"{mode}-{attempt}", recording, frames, mode == "baseline", args
+                    work / f"{mode}-{attempt}", source, recording, frames, mode == "baseline", args
                 )
                 result["mode"] = mode
                 report["runs"].append(result)

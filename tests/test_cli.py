@@ -18,7 +18,9 @@ import pytest
 from tests.conftest import PASSWORD, free_port, start_server
 from vigremote.auth import Passwords
 from vigremote.config import ensure_private_dir
+from vigremote.keys import load_master_key
 from vigremote.storage import Store
+from vigremote.vault.keyring import Keyring
 
 COMMAND = [sys.executable, "-m", "vigremote.cli"]
 TIMEOUT = 60
@@ -108,7 +110,11 @@ async def test_session_create_prints_links_a_server_accepts(bob_and_sue: Path) -
     created = json.loads(result.stdout)
     assert set(created) >= {"case_id", "session_id", "family_link"}
     assert created["family_link"].startswith("http://localhost:8080/f/")
-    assert rows(data, "SELECT id, label FROM cases") == [(created["case_id"], "Family X")]
+    # The label can name the family: it is stored sealed with the case's key (keyring.py).
+    [(case_id, label)] = rows(data, "SELECT id, label FROM cases")
+    assert case_id == created["case_id"] and "Family X" not in label
+    with contextlib.closing(sqlite3.connect(data / "vigremote.sqlite3")) as db:
+        assert Keyring(db, load_master_key(data, create=False)).open_text(label) == "Family X"
     assert rows(data, "SELECT id, status FROM sessions") == [(created["session_id"], "open")]
 
     # A second session for the same case by id.

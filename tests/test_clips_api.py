@@ -7,7 +7,6 @@ stills, the tag vocabulary; bad input that changes nothing; who may see what.
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,13 @@ import pytest
 from tests.conftest import RunningServer, login
 from tests.support.numbered_video import read_frame_number
 from tests.support.recordings import make_recording
+from tests.support.vaults import standalone_vault
 from tests.test_recording import decoded_numbers
 from vigremote.clips.store import DEFAULT_TAGS
 from vigremote.paths import case_dir, recording_dir
-from vigremote.state import CLIPS, CONSENT_WORDING, CONSENTS, RECORDINGS
+from vigremote.state import CLIPS, CONSENT_WORDING, CONSENTS, RECORDINGS, VAULT
 from vigremote.storage import User
+from vigremote.vault.sealed import SealedFile
 
 CSRF = "X-CSRF-Token"
 FRAMES = 300
@@ -33,20 +34,18 @@ SEGMENT = "segment-001.webm"
 
 # fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def recording_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Made once per module (the real recorder writer); each test copies it into its server."""
-    path = tmp_path_factory.mktemp("recording") / SEGMENT
-    make_recording(path, frames=FRAMES, fps=30, keyframe_every=60)
-    return path
+def recording_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Made once per module (the real recorder writer, sealed in a vault of its own); each
+    test seals its plaintext again into its server's vault, under the case's key."""
+    vault, folder = standalone_vault(tmp_path_factory.mktemp("recording"))
+    make_recording(vault, folder / SEGMENT, frames=FRAMES, fps=30, keyframe_every=60)
+    return vault.read_bytes(folder / SEGMENT)
 
 
 @pytest.fixture(scope="module")
-def truncated_file(recording_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def truncated_bytes(recording_bytes: bytes) -> bytes:
     """The same file cut at 60% of its bytes: a recording still being written, or a crash."""
-    data = recording_file.read_bytes()
-    path = tmp_path_factory.mktemp("truncated") / SEGMENT
-    path.write_bytes(data[: int(len(data) * 0.6)])
-    return path
+    return recording_bytes[: int(len(recording_bytes) * 0.6)]
 
 
 @dataclass
@@ -56,12 +55,15 @@ class Seeded:
     session_id: str
     recording_id: str
     folder: Path
+    # The segment's file while the recorder still writes it (status "recording"): on disk,
+    # its end not yet marked; the test closes it.
+    writing: SealedFile | None = None
 
 
 def seed_recording(
     server: RunningServer,
     owner: User,
-    source: Path,
+    data: bytes,
     status: str = "complete",
     case_id: str | None = None,
     session_id: str | None = None,
@@ -76,17 +78,23 @@ def seed_recording(
     recordings = server.app[RECORDINGS]
     recording = recordings.add(case_id, session_id, consent.id, ["analysis"])
     folder = recording_dir(server.config.data_dir, case_id, recording.id)
-    shutil.copyfile(source, folder / SEGMENT)
+    writing = None
+    if status == "recording":  # as the recorder leaves it between two seals
+        writing = server.app[VAULT].create(folder / SEGMENT)
+        writing.write(data)
+        writing.flush()
+    else:
+        server.app[VAULT].write_bytes(folder / SEGMENT, data)
     recordings.add_segment(recording.id, 1, SEGMENT, "VP8")
     if status != "recording":
         recordings.set_status(recording.id, status)
-    return Seeded(owner, case_id, session_id, recording.id, folder)
+    return Seeded(owner, case_id, session_id, recording.id, folder, writing)
 
 
 @pytest.fixture
-async def seeded(server: RunningServer, recording_file: Path) -> Seeded:
+async def seeded(server: RunningServer, recording_bytes: bytes) -> Seeded:
     owner = server.add_user("alice")
-    seeded = seed_recording(server, owner, recording_file)
+    seeded = seed_recording(server, owner, recording_bytes)
     recordings = server.app[RECORDINGS]
     recordings.add_mark(seeded.recording_id, 4.0, "bookmark", "the smile", owner.id)
     recordings.add_mark(seeded.recording_id, 1.5, "bookmark", "she looks up", owner.id)
@@ -410,7 +418,8 @@ async def test_stills_are_the_exact_frame(
     listed = (await alice.json("GET", f"/api/cases/{seeded.case_id}/stills"))["stills"]
     assert [s["id"] for s in listed] == [other["id"]]
     actions = [e["action"] for e in server.store.audit_trail(f"still:{still['id']}")]
-    assert actions == ["still-created", "still-deleted"]
+    # Seeing the picture is audited (the "who has seen" list), as is making and deleting it.
+    assert actions == ["still-created", "still-viewed", "still-deleted"]
 
 
 # tags ------------------------------------------------------------------------------------------
@@ -663,47 +672,51 @@ async def test_a_partial_recording_can_be_reviewed_and_cut(
     server: RunningServer,
     seeded: Seeded,
     alice: Client,
-    truncated_file: Path,
-    recording_file: Path,
+    truncated_bytes: bytes,
+    recording_bytes: bytes,
     tmp_path: Path,
 ) -> None:
     partial = seed_recording(
         server,
         seeded.owner,
-        truncated_file,
+        truncated_bytes,
         status="recording",
         case_id=seeded.case_id,
         session_id=seeded.session_id,
     )
-    body = await alice.json("GET", f"/api/recordings/{partial.recording_id}")
-    assert body["status"] == "recording"
-    count = body["frames"]["count"]
-    assert 100 <= count <= 299, count
-    assert body["frames"]["keyframes"] == [k for k in (0, 60, 120, 180, 240) if k < count]
-    data = await alice.bytes(f"/api/recordings/{partial.recording_id}/media")
-    assert numbers_in(data, tmp_path, "partial.webm") == list(range(count))
-    thumbs = await alice.json("GET", f"/api/recordings/{partial.recording_id}/thumbnails")
-    assert thumbs["count"] == len(body["frames"]["keyframes"])
-    audio = await alice.json("GET", f"/api/recordings/{partial.recording_id}/audio-activity")
-    assert 0 < len(audio["levels"]) < 100
+    assert partial.writing is not None
+    with partial.writing as writing:  # the recorder is still writing it
+        body = await alice.json("GET", f"/api/recordings/{partial.recording_id}")
+        assert body["status"] == "recording"
+        count = body["frames"]["count"]
+        assert 100 <= count <= 299, count
+        assert body["frames"]["keyframes"] == [k for k in (0, 60, 120, 180, 240) if k < count]
+        data = await alice.bytes(f"/api/recordings/{partial.recording_id}/media")
+        assert numbers_in(data, tmp_path, "partial.webm") == list(range(count))
+        thumbs = await alice.json("GET", f"/api/recordings/{partial.recording_id}/thumbnails")
+        assert thumbs["count"] == len(body["frames"]["keyframes"])
+        audio = await alice.json("GET", f"/api/recordings/{partial.recording_id}/audio-activity")
+        assert 0 < len(audio["levels"]) < 100
 
-    last = count - 1
-    clip = await new_clip(alice, partial.recording_id, 70, last)
-    media = await alice.bytes(f"/api/clips/{clip['id']}/media")
-    assert numbers_in(media, tmp_path, "partial-clip.webm") == list(range(70, last + 1))
-    async with alice.request(
-        "POST", f"/api/recordings/{partial.recording_id}/clips", {**GOOD, "last": count}
-    ) as response:
-        await error_of(response, 400, "bad-frames")
+        last = count - 1
+        clip = await new_clip(alice, partial.recording_id, 70, last)
+        media = await alice.bytes(f"/api/clips/{clip['id']}/media")
+        assert numbers_in(media, tmp_path, "partial-clip.webm") == list(range(70, last + 1))
+        async with alice.request(
+            "POST", f"/api/recordings/{partial.recording_id}/clips", {**GOOD, "last": count}
+        ) as response:
+            await error_of(response, 400, "bad-frames")
 
-    # The recording grows (the rest arrives): the index and playback follow it.
-    shutil.copyfile(recording_file, partial.folder / SEGMENT)
-    grown = await alice.json("GET", f"/api/recordings/{partial.recording_id}")
-    assert grown["frames"]["count"] == FRAMES
-    thumbs = await alice.json("GET", f"/api/recordings/{partial.recording_id}/thumbnails")
-    assert thumbs["count"] == 5
-    audio = await alice.json("GET", f"/api/recordings/{partial.recording_id}/audio-activity")
-    assert len(audio["levels"]) >= 95
-    clip = await new_clip(alice, partial.recording_id, 250, 299)
-    media = await alice.bytes(f"/api/clips/{clip['id']}/media")
-    assert numbers_in(media, tmp_path, "grown-clip.webm") == list(range(250, 300))
+        # The recording grows (the rest arrives): the index and playback follow it.
+        writing.seek(0)
+        writing.write(recording_bytes)
+        writing.flush()
+        grown = await alice.json("GET", f"/api/recordings/{partial.recording_id}")
+        assert grown["frames"]["count"] == FRAMES
+        thumbs = await alice.json("GET", f"/api/recordings/{partial.recording_id}/thumbnails")
+        assert thumbs["count"] == 5
+        audio = await alice.json("GET", f"/api/recordings/{partial.recording_id}/audio-activity")
+        assert len(audio["levels"]) >= 95
+        clip = await new_clip(alice, partial.recording_id, 250, 299)
+        media = await alice.bytes(f"/api/clips/{clip['id']}/media")
+        assert numbers_in(media, tmp_path, "grown-clip.webm") == list(range(250, 300))

@@ -12,7 +12,7 @@ from tests.support.recordings import seed_recording
 from tests.test_e2e_filming import practitioner_logs_in
 from tests.test_recording import decoded_numbers
 from vigremote.paths import case_dir
-from vigremote.state import CLIPS
+from vigremote.state import CLIPS, VAULT
 
 
 async def shown_frame(page: Page) -> int | None:
@@ -75,7 +75,7 @@ async def test_step_to_exact_frames_cut_a_clip_and_find_it(server: RunningServer
 
     [clip] = server.app[CLIPS].clips_of(recording.case_id)
     assert (clip.first_frame, clip.last_frame) == (75, 123)
-    numbers, _ = decoded_numbers(
-        str(case_dir(server.config.data_dir, clip.case_id) / "clips" / clip.file_name)
-    )
+    clip_file = case_dir(server.config.data_dir, clip.case_id) / "clips" / clip.file_name
+    with server.app[VAULT].open(clip_file) as sealed:
+        numbers, _ = decoded_numbers(sealed)
     assert numbers == list(range(75, 124))

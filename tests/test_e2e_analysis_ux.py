@@ -23,7 +23,7 @@ from tests.support.recordings import make_recording, seed_recording
 from tests.test_e2e_analysis import shown_frame
 from tests.test_e2e_filming import practitioner_logs_in
 from vigremote.paths import recording_dir
-from vigremote.state import RECORDINGS
+from vigremote.state import RECORDINGS, VAULT
 
 LAPTOP = {"width": 1280, "height": 720}
 TIME = re.compile(r"\d\d:\d\d\.\d\d\d")
@@ -38,7 +38,13 @@ def seed_uneven_recording(server: RunningServer) -> Any:
     recording = seed_recording(server, owner)
     folder = recording_dir(server.config.data_dir, recording.case_id, recording.id)
     (folder / "segment-001.webm").unlink()
-    make_recording(folder / "segment-001.webm", frames=300, keyframe_every=60, times_ms=UNEVEN_MS)
+    make_recording(
+        server.app[VAULT],
+        folder / "segment-001.webm",
+        frames=300,
+        keyframe_every=60,
+        times_ms=UNEVEN_MS,
+    )
     return recording
 
 
@@ -173,7 +179,9 @@ async def test_replay_fits_cameras_and_chapters_on_screen_with_a_readable_captio
     owner = server.add_user("alice")
     recording = seed_recording(server, owner, frames=90)
     folder = recording_dir(server.config.data_dir, recording.case_id, recording.id)
-    make_recording(folder / "practitioner-002.webm", frames=90, width=640, height=480)
+    make_recording(
+        server.app[VAULT], folder / "practitioner-002.webm", frames=90, width=640, height=480
+    )
     store = server.app[RECORDINGS]
     store.add_segment(recording.id, 2, "practitioner-002.webm", "VP8")
     for k in range(12):

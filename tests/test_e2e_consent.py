@@ -8,6 +8,7 @@ every step is photographed into /tmp/consent-shots/ so a person can look at what
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ async def test_review_asks_again_prefilled_then_family_withdraws_after_the_call(
             "shared_review": (True, True),
             "supervision": (True, True),
             "training": (False, True),
+            "copies": (False, True),
         }
         intro = await text(family, "#consent-intro")
         assert intro == review["intro"] and "both cameras" in intro
@@ -147,7 +149,9 @@ async def test_review_asks_again_prefilled_then_family_withdraws_after_the_call(
         await family.click("#consent-agree")
         await family.wait_for_selector("#consent-panel", state="hidden")
         status = await text(family, "#status")
-        assert status == review["will_record"], status
+        # Saved; the practitioner has not joined, so the page does not claim they may record now.
+        waiting = json.loads((server.config.web_dir / "i18n" / "en.json").read_text("utf-8"))
+        assert status == waiting["consent.saved-waiting"], status
         assert "Nothing will be recorded" not in status
         assert server.app[CONSENTS].current(case_id).purposes == [  # type: ignore[union-attr]
             "shared_review",
@@ -172,6 +176,7 @@ async def test_review_asks_again_prefilled_then_family_withdraws_after_the_call(
             "shared_review": (True, True),
             "supervision": (True, True),
             "training": (False, False),
+            "copies": (False, False),
         }
         await family.uncheck("#consent-purposes input[name=supervision]")
         await family.click("#consent-agree")
@@ -186,6 +191,7 @@ async def test_review_asks_again_prefilled_then_family_withdraws_after_the_call(
             "shared_review": (True, True),
             "supervision": (False, False),
             "training": (False, False),
+            "copies": (False, False),
         }
 
         # The link opened afresh after the call: straight to that panel, no camera asked for.
@@ -202,6 +208,7 @@ async def test_review_asks_again_prefilled_then_family_withdraws_after_the_call(
             "shared_review": (True, True),
             "supervision": (False, False),
             "training": (False, False),
+            "copies": (False, False),
         }
         await fresh.context.close()
         await family.context.close()

@@ -151,13 +151,14 @@ async def test_a_welsh_phone_is_spoken_to_in_welsh_and_can_switch_during_the_cal
         assert await text(page, "#my-media") == CY["media.my-microphone-off"]
         await page.click("#consent-agree")
         await page.wait_for_selector("#consent-panel", state="hidden")
-        await shows(page, "#status", cy_wording["sessions"]["filming"]["will_record"])
+        # The practitioner has not joined: saved, and they will see it when they join.
+        await shows(page, "#status", CY["consent.saved-waiting"])
         consent = server.app[CONSENTS].current(created["case_id"])
         assert consent is not None
         assert (consent.purposes, consent.language) == (["analysis"], "cy")
-        # A text from the wording follows the picker too, as do the family's own notices.
+        # The family's own notices follow the picker too (the wording's did above).
         await pick(page, "English")
-        await shows(page, "#status", en_wording["sessions"]["filming"]["will_record"])
+        await shows(page, "#status", EN["consent.saved-waiting"])
         assert await text(page, "#my-media") == EN["media.my-microphone-off"]
         assert joins(server) == joined
 

@@ -13,11 +13,11 @@ from playwright.async_api import Page
 
 from tests.conftest import RunningServer
 from tests.support.browser import launch_browser, new_desktop_context, new_phone_context
-from tests.support.numbered_video import write_numbered_y4m
+from tests.support.numbered_video import MediaSource, av_input, write_numbered_y4m
 from tests.test_e2e_filming import practitioner_logs_in
 from tests.test_recording import decoded_numbers
 from vigremote.paths import recording_dir
-from vigremote.state import RECORDINGS
+from vigremote.state import RECORDINGS, VAULT
 
 LOOP = 300  # frames in the fake camera's file (20 s at 15 fps)
 
@@ -70,8 +70,8 @@ def segment_of(server: RunningServer, session_id: str) -> tuple[str, Path]:
     return recording.id, folder / name
 
 
-def keyframe_times(path: Path) -> list[float]:
-    with av.open(str(path)) as container:
+def keyframe_times(source: MediaSource) -> list[float]:
+    with av.open(av_input(source), "r") as container:
         stream = container.streams.video[0]
         return [
             float(p.pts * p.time_base)
@@ -98,7 +98,9 @@ async def test_consent_record_ten_seconds_and_decode(server: RunningServer, tmp_
     recording = server.app[RECORDINGS].get(recording_id)
     assert recording.status == "complete"
     assert [m["kind"] for m in server.app[RECORDINGS].marks(recording_id)] == ["bookmark"]
-    numbers, times = decoded_numbers(str(segment))
+    with server.app[VAULT].open(segment) as sealed:
+        numbers, times = decoded_numbers(sealed)
+        keys = keyframe_times(sealed)
     assert None not in numbers
     assert 9.0 <= times[-1] - times[0] <= 11.5, times[-1] - times[0]
     steps = [(b - a) % LOOP for a, b in zip(numbers, numbers[1:], strict=False)]  # type: ignore[operator]
@@ -106,7 +108,6 @@ async def test_consent_record_ten_seconds_and_decode(server: RunningServer, tmp_
     assert min(steps) >= 1 and max(steps) <= 4, sorted(set(steps))
     assert len(numbers) >= 0.8 * 15 * (times[-1] - times[0])
     # Seekable: the recorder asks for a keyframe every 2 s and the browser obliges.
-    keys = keyframe_times(segment)
     assert keys[0] == times[0]
     gaps = [b - a for a, b in zip(keys, keys[1:], strict=False)]
     assert gaps and max(gaps) <= 2.6, gaps
@@ -131,7 +132,8 @@ async def test_reload_mid_recording_keeps_one_recording(
 
     recording_id, segment = segment_of(server, pages.session_id)
     marks = server.app[RECORDINGS].marks(recording_id)
-    numbers, times = decoded_numbers(str(segment))
+    with server.app[VAULT].open(segment) as sealed:
+        numbers, times = decoded_numbers(sealed)
     assert None not in numbers
     gap_marks = [m["t_s"] for m in marks if m["kind"] in ("gap-start", "gap-end")]
     split = gap_marks[0] if gap_marks else 4.0

@@ -24,6 +24,7 @@ import pytest
 from tests.conftest import RunningServer, login, start_server
 from tests.review_helpers import review
 from tests.support.publisher import SimulatedFamily
+from tests.support.vaults import TEST_MASTER_KEY
 from vigremote.config import Config
 from vigremote.consent.store import (
     ConsentStore,
@@ -34,6 +35,7 @@ from vigremote.consent.store import (
 )
 from vigremote.messages import ReviewPlayState
 from vigremote.state import CONSENT_WORDINGS, CONSENTS
+from vigremote.vault.keyring import Keyring
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -344,7 +346,12 @@ def test_a_data_folder_from_before_languages_keeps_working(tmp_path: Path) -> No
     db = sqlite3.connect(tmp_path / "old.sqlite3", isolation_level=None)
     db.row_factory = sqlite3.Row
     db.executescript(OLD_SCHEMA)
-    store = ConsentStore(db)
+    keyring = Keyring(db, TEST_MASTER_KEY)
+    # Free text is sealed by the migrations that run before any store opens (migrations.py).
+    for row in db.execute("SELECT id, note FROM case_consents").fetchall():
+        sealed = keyring.seal_text("case", row["note"])
+        db.execute("UPDATE case_consents SET note = ? WHERE id = ?", (sealed, row["id"]))
+    store = ConsentStore(db, keyring)
     # The family's answers were given in English (the only wording there was); a practitioner's
     # entry has no language.
     assert [(c.id, c.language) for c in store.history("case")] == [
@@ -354,5 +361,10 @@ def test_a_data_folder_from_before_languages_keeps_working(tmp_path: Path) -> No
     ]
     store.record("case", ["analysis"], "v2", "fam", session_id="s2", language="cy")
     assert store.current("case").language == "cy"  # type: ignore[union-attr]
-    ConsentStore(db)  # opening it again changes nothing
-    assert [c.language for c in ConsentStore(db).history("case")] == ["en", "en", None, "cy"]
+    ConsentStore(db, keyring)  # opening it again changes nothing
+    assert [c.language for c in ConsentStore(db, keyring).history("case")] == [
+        "en",
+        "en",
+        None,
+        "cy",
+    ]

@@ -21,9 +21,9 @@ from tests.recording_helpers import call
 from tests.support.av_timeline import Timeline, read_timeline, timeline_media
 from tests.support.publisher import EncodedMedia, SimulatedFamily, encode_media
 from tests.test_recording_durability import PASSWORD as CAROL_PASSWORD
-from tests.test_recording_durability import cli, practitioner_token, server_process
+from tests.test_recording_durability import cli, practitioner_token, server_process, vault_of
 from vigremote.recording.writer import starts_cleanly
-from vigremote.state import RECORDINGS, THROTTLE
+from vigremote.state import RECORDINGS, THROTTLE, VAULT
 from vigremote.throttle import PER_PAIR
 
 LOOP_S = 10
@@ -118,7 +118,8 @@ async def test_a_login_flood_during_a_recording_loses_no_frame(tmp_path: Path) -
             await practitioner.close()
     assert statuses == [401] * 40  # every one was checked
     [segment] = (data / "cases" / created["case_id"] / recording_id).glob("segment-*")
-    timeline = read_timeline(segment, loop_frames=LOOP_S * FPS, fps=FPS)
+    with vault_of(data) as vault, vault.open(segment) as sealed:
+        timeline = read_timeline(sealed, loop_frames=LOOP_S * FPS, fps=FPS)
     assert_whole(timeline)
 
 
@@ -194,7 +195,8 @@ async def test_the_tail_of_a_frame_is_not_recorded(server: RunningServer) -> Non
         await c.record(c.practitioner, "stop")
         [segment] = c.files(started["recording_id"])
     assert hole.cut == 0
-    timeline = read_timeline(segment, loop_frames=LOOP_S * FPS, fps=FPS)
+    with server.app[VAULT].open(segment) as sealed:
+        timeline = read_timeline(sealed, loop_frames=LOOP_S * FPS, fps=FPS)
     assert timeline.undecodable == 0 and timeline.unreadable == 0, timeline
     assert 1 <= timeline.frames_lost <= FPS, timeline  # up to the next keyframe
 
@@ -217,7 +219,8 @@ async def test_lost_video_is_marked_as_a_gap_and_audio_stays_in_step(
     assert set(gap) == {"gap-start", "gap-end"}, marks
     # The gap spans the lost frames and the wait for the next keyframe (at most 1 s here).
     assert 1.2 - 0.1 <= gap["gap-end"] - gap["gap-start"] <= 1.2 + 1.1, gap
-    timeline = read_timeline(segment, loop_frames=LOOP_S * FPS, fps=FPS)
+    with server.app[VAULT].open(segment) as sealed:
+        timeline = read_timeline(sealed, loop_frames=LOOP_S * FPS, fps=FPS)
     # No frame that refers to a lost one was written; what is missing is inside the gap.
     assert timeline.undecodable == 0 and timeline.unreadable == 0, timeline
     assert 36 <= timeline.frames_lost <= 36 + FPS, timeline

@@ -12,15 +12,17 @@ import pytest
 
 from tests.conftest import RunningServer
 from tests.recording_helpers import Call, call
-from tests.support.numbered_video import read_frame_number
+from tests.support.numbered_video import MediaSource, av_input, read_frame_number
 from tests.support.publisher import SimulatedFamily, encode_media
-from vigremote.state import RECORDINGS, ROOMS
+from vigremote.state import RECORDINGS, ROOMS, VAULT
 
 
-def decoded_numbers(path: str) -> tuple[list[int | None], list[float]]:
+def decoded_numbers(source: MediaSource) -> tuple[list[int | None], list[float]]:
+    """Each video frame's number and time; a sealed file is read from the file its Vault
+    opened (`with vault.open(path) as f: decoded_numbers(f)`)."""
     numbers: list[int | None] = []
     times: list[float] = []
-    with av.open(path) as container:
+    with av.open(av_input(source), "r") as container:
         for frame in container.decode(video=0):
             numbers.append(read_frame_number(frame.to_ndarray(format="rgb24")))
             times.append(float(frame.time))
@@ -39,17 +41,18 @@ async def test_records_what_the_family_sent_after_consent(server: RunningServer)
         assert recording.status == "complete"
         assert recording.purposes == ["analysis", "shared_review"]
         [segment] = c.files(recording.id)
-        numbers, times = decoded_numbers(str(segment))
+        with server.app[VAULT].open(segment) as sealed:
+            numbers, times = decoded_numbers(sealed)
+            with av.open(av_input(sealed), "r") as container:
+                kinds = sorted(s.type for s in container.streams)
+                assert kinds == ["audio", "video"]
+                assert container.streams.video[0].codec_context.name == "vp8"
         assert None not in numbers
         # 30 fps publisher: frame numbers advance by one (mod the 90-frame loop), no gaps.
         steps = {(b - a) % 90 for a, b in zip(numbers, numbers[1:], strict=False)}  # type: ignore[operator]
         assert steps == {1}, steps
         assert 3.3 <= times[-1] - times[0] <= 4.5
         assert 3.3 <= recording.duration_s <= 4.6
-        with av.open(str(segment)) as container:
-            kinds = sorted(s.type for s in container.streams)
-            assert kinds == ["audio", "video"]
-            assert container.streams.video[0].codec_context.name == "vp8"
 
 
 async def test_record_refused_without_consent_and_from_family(server: RunningServer) -> None:
@@ -96,7 +99,8 @@ async def test_reconnect_continues_the_same_recording(server: RunningServer) -> 
         gap_end = next(m["t_s"] for m in marks if m["kind"] == "gap-end")
         assert 1.0 < gap_end - gap_start < 4.0
         [segment] = c.files(started["recording_id"])
-        numbers, times = decoded_numbers(str(segment))
+        with server.app[VAULT].open(segment) as sealed:
+            numbers, times = decoded_numbers(sealed)
         assert None not in numbers
         before = [t for t in times if t < gap_start]
         after = [t for t in times if t > gap_end - 0.1]
@@ -142,10 +146,10 @@ async def test_withdrawn_consent_stops_the_recording(server: RunningServer) -> N
         assert server.app[RECORDINGS].get(started["recording_id"]).status == "complete"
 
 
-def click_times(path: str) -> list[float]:
+def click_times(source: MediaSource) -> list[float]:
     """Onsets of the publisher's audio clicks (one per video loop)."""
     onsets: list[float] = []
-    with av.open(path) as container:
+    with av.open(av_input(source), "r") as container:
         for frame in container.decode(audio=0):
             loud = np.nonzero(np.abs(frame.to_ndarray()).max(axis=0) > 0.1)[0]
             if len(loud) and frame.time is not None:
@@ -163,9 +167,11 @@ async def test_audio_and_video_share_one_timeline(server: RunningServer) -> None
         await asyncio.sleep(7.5)
         await c.record(c.practitioner, "stop")
         [segment] = c.files(started["recording_id"])
-    numbers, times = decoded_numbers(str(segment))
+    with server.app[VAULT].open(segment) as sealed:
+        numbers, times = decoded_numbers(sealed)
+        onsets = click_times(sealed)
     frame_zero = [t for n, t in zip(numbers, times, strict=True) if n == 0]
-    clicks = [t for t in click_times(str(segment)) if t > 0.5]
+    clicks = [t for t in onsets if t > 0.5]
     assert len(frame_zero) >= 2 and len(clicks) >= 2, (frame_zero, clicks)
     for click in clicks:
         nearest = min(frame_zero, key=lambda t: abs(t - click))
@@ -197,13 +203,14 @@ async def test_h264_from_the_family_is_recorded_as_sent(server: RunningServer) -
         await family.close()
         await practitioner.close()
     assert segment.suffix == ".mkv"
-    numbers, times = decoded_numbers(str(segment))
+    with server.app[VAULT].open(segment) as sealed:
+        numbers, times = decoded_numbers(sealed)
+        with av.open(av_input(sealed), "r") as container:
+            assert container.streams.video[0].codec_context.name == "h264"
+            assert container.streams.video[0].codec_context.width == 320
     assert None not in numbers and len(numbers) >= 60
     steps = {(b - a) % 90 for a, b in zip(numbers, numbers[1:], strict=False)}  # type: ignore[operator]
     assert steps == {1}, steps
-    with av.open(str(segment)) as container:
-        assert container.streams.video[0].codec_context.name == "h264"
-        assert container.streams.video[0].codec_context.width == 320
 
 
 async def test_a_recorder_that_raises_stops_as_failed_and_the_feed_goes_on(

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -19,9 +19,14 @@ import pytest
 
 from tests.conftest import RunningServer, free_port, start_server
 from tests.recording_helpers import call, media
+from tests.support.numbered_video import av_input
 from tests.support.publisher import SimulatedFamily
 from tests.test_recording import decoded_numbers
-from vigremote.state import RECORDINGS
+from vigremote.config import Config
+from vigremote.keys import load_master_key
+from vigremote.records import open_records
+from vigremote.state import RECORDINGS, VAULT
+from vigremote.vault.files import Vault
 
 PASSWORD = "a long enough password"
 
@@ -59,6 +64,16 @@ async def server_process(data: Path, port: int) -> AsyncIterator[subprocess.Pope
         if process.poll() is None:
             process.terminate()
             process.wait(10)
+
+
+@contextmanager
+def vault_of(data: Path) -> Iterator[Vault]:
+    """The vault of a server process's data folder (stopped), opened as the CLI opens it."""
+    records = open_records(Config(data, master_key=load_master_key(data, create=False)))
+    try:
+        yield records.vault
+    finally:
+        records.close()
 
 
 async def practitioner_token(port: int, session_id: str) -> str:
@@ -102,9 +117,13 @@ async def test_sigkill_mid_recording_keeps_all_but_the_last_two_seconds(tmp_path
 
     folder = data / "cases" / created["case_id"] / started["recording_id"]
     [segment] = sorted(folder.iterdir())
-    numbers, times = decoded_numbers(str(segment))
+    # Killed while writing: the segment's end is not marked yet (the next start marks it).
+    with vault_of(data) as vault, vault.open(segment, allow_unfinished=True) as sealed:
+        numbers, times = decoded_numbers(sealed)
     assert None not in numbers
-    assert times[-1] - times[0] >= recorded_s - 2.0, (times[-1], recorded_s)
+    kept_s = times[-1] - times[0]
+    print(f"SIGKILL after {recorded_s:.2f} s of recording: {kept_s:.2f} s on disk, decoded")
+    assert kept_s >= recorded_s - 2.0, (times[-1], recorded_s)
 
     # The next start marks it interrupted and keeps it usable, with its duration.
     async with server_process(data, port):
@@ -119,6 +138,9 @@ async def test_sigkill_mid_recording_keeps_all_but_the_last_two_seconds(tmp_path
     assert listed["status"] == "interrupted"
     assert listed["duration_s"] >= recorded_s - 2.0
     assert listed["size_bytes"] == segment.stat().st_size
+    # ... and whole again: it reads as a finished file, with what was there before.
+    with vault_of(data) as vault, vault.open(segment) as sealed:
+        assert decoded_numbers(sealed) == (numbers, times)
 
 
 @pytest.fixture
@@ -155,12 +177,13 @@ async def test_full_disk_fails_the_recording_but_not_the_call(
         assert c.family.pc is not None and c.family.pc.connectionState == "connected"
         await asyncio.sleep(1.0)
         assert c.family.pc.connectionState == "connected"
-        # What was written still plays.
+        # What was written still plays (its end could not be marked on the full disk).
         [segment] = c.files(recording.id)
-        numbers, times = decoded_numbers(str(segment))
-        assert len(numbers) >= 15 and None not in numbers
-        # A new recording can be tried (it fails again, cleanly, on the still-full disk).
-        again = await c.record(c.practitioner, "start")
-        assert again["type"] in ("recording", "error")
-        with av.open(str(segment)) as container:
-            assert container.streams.video[0].codec_context.name == "vp8"
+        with server.app[VAULT].open(segment, allow_unfinished=True) as sealed:
+            numbers, times = decoded_numbers(sealed)
+            assert len(numbers) >= 15 and None not in numbers
+            # A new recording can be tried (it fails again, cleanly, on the still-full disk).
+            again = await c.record(c.practitioner, "start")
+            assert again["type"] in ("recording", "error")
+            with av.open(av_input(sealed), "r") as container:
+                assert container.streams.video[0].codec_context.name == "vp8"

@@ -20,6 +20,7 @@ from tests.review_helpers import make_clips, review, shown_number
 from tests.support.browser import launch_browser, new_desktop_context, read_video_frame_number
 from tests.support.numbered_video import read_frame_number
 from tests.support.recordings import make_recording
+from tests.support.vaults import standalone_vault
 from tests.test_e2e_filming import practitioner_logs_in
 from tests.test_recording import decoded_numbers
 from vigremote.media.aiortc_compat import PLAYOUT_DELAY_URI
@@ -27,7 +28,7 @@ from vigremote.media.passthrough import is_keyframe
 from vigremote.paths import case_dir
 from vigremote.review import clipmedia
 from vigremote.review.clipmedia import ClipCodec, ClipMedia
-from vigremote.state import CLIPS, CONSENT_WORDING, SIGNER
+from vigremote.state import CLIPS, CONSENT_WORDING, SIGNER, VAULT
 
 
 async def settled(review_clients: list, expected: int, timeout: float = 3.0) -> float:  # type: ignore[type-arg]
@@ -295,9 +296,10 @@ def _numbers(packets: list[bytes]) -> list[int | None]:
 def test_a_step_back_decodes_nothing_again_and_playing_on_starts_with_a_keyframe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "clip.webm"
-    make_recording(path, frames=90, keyframe_every=60)
-    media = ClipMedia.load(path)
+    vault, folder = standalone_vault(tmp_path)
+    path = folder / "clip.webm"
+    make_recording(vault, path, frames=90, keyframe_every=60)
+    media = ClipMedia.load(vault, path)
     counting = _CountingAv()
     monkeypatch.setattr(clipmedia, "av", counting)
     codec = ClipCodec(media, "VP8")
@@ -324,7 +326,8 @@ async def test_playing_from_a_clips_first_frame_sends_the_clips_own_packets(
         await settled([r.family], first, timeout=10)
         clip = server.app[CLIPS].clip(r.clips[0]["id"])
         media = ClipMedia.load(
-            case_dir(server.config.data_dir, clip.case_id) / "clips" / clip.file_name
+            server.app[VAULT],
+            case_dir(server.config.data_dir, clip.case_id) / "clips" / clip.file_name,
         )
         before = len(r.family.clip_frames)
         await r.command(action="play")

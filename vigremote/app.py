@@ -7,24 +7,23 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from vigremote import accounts, cases, openapi, origin, pages, presence, signalling
-from vigremote.audit import AUDIT_SEAL_KEY
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.clips import analysis_api, clips_api
-from vigremote.clips.store import ClipStore
-from vigremote.config import Config, ensure_private_dir, load_secret
+from vigremote.config import Config, load_secret
 from vigremote.consent import api as consent_api
 from vigremote.consent import messages as consent_messages
-from vigremote.consent.store import ConsentStore, load_wording, load_wordings
+from vigremote.consent.store import load_wording, load_wordings
+from vigremote.governance import api as governance_api
+from vigremote.governance import copies as family_copies
+from vigremote.governance import retention
 from vigremote.httpjson import json_errors
-from vigremote.keys import derive
 from vigremote.media import passthrough
 from vigremote.media.feeds import Feed
 from vigremote.recording import control as recording_control
 from vigremote.recording import deletion as recording_deletion
-from vigremote.recording.store import RecordingStore
+from vigremote.records import open_records
 from vigremote.review import control as review_control
 from vigremote.review import replay as review_replay
-from vigremote.review.store import ReviewStore
 from vigremote.rooms import Rooms
 from vigremote.state import (
     CLIPS,
@@ -37,14 +36,15 @@ from vigremote.state import (
     MESSAGE_HANDLERS,
     PASSWORDS,
     RECORDINGS,
+    RECORDS,
     REVIEWS,
     ROOMS,
     SIGNER,
     STORE,
+    VAULT,
     JoinHook,
     MessageHandler,
 )
-from vigremote.storage import Store
 
 
 def create_app(config: Config) -> web.Application:
@@ -73,6 +73,7 @@ def create_app(config: Config) -> web.Application:
     ]
     app[JOIN_HOOKS] = join_hooks
     app.cleanup_ctx.append(_stores)
+    app.cleanup_ctx.append(retention.retention_job)
     app.cleanup_ctx.append(_rooms)
     app.on_shutdown.append(_hang_up)
     app[MEDIA_LOCKS] = {}
@@ -82,6 +83,8 @@ def create_app(config: Config) -> web.Application:
         recording_control,
         recording_deletion,
         consent_api,
+        governance_api,
+        family_copies,
         analysis_api,
         clips_api,
         review_control,
@@ -96,13 +99,15 @@ def create_app(config: Config) -> web.Application:
 
 async def _stores(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    ensure_private_dir(config.data_dir)
-    store = Store(config.db_path, audit_key=derive(config.master_key, AUDIT_SEAL_KEY))
+    records = open_records(config)
+    store = records.store
+    app[RECORDS] = records
     app[STORE] = store
-    app[CONSENTS] = ConsentStore(store.db)
-    app[RECORDINGS] = RecordingStore(store.db)
-    app[CLIPS] = ClipStore(store.db)
-    app[REVIEWS] = ReviewStore(store.db)
+    app[VAULT] = records.vault
+    app[CONSENTS] = records.consents
+    app[RECORDINGS] = records.recordings
+    app[CLIPS] = records.clips
+    app[REVIEWS] = records.reviews
     await recording_control.recover_interrupted(app)
     yield
     store.log_audit_head()  # into the server's log, outside the data folder (audit.py)

@@ -7,6 +7,10 @@ changing, removing or inserting an entry breaks the chain from there on. Whoever
 file could recompute the whole chain, so each hash is also sealed with an HMAC keyed from the
 master key, which lives outside the data folder (keys.py): a recomputed entry has no valid seal.
 
+Entries older than the organisation keeps them (retention) are pruned from the start of the
+trail; the last pruned entry's id and hash stay behind as a sealed anchor (`audit_anchor`), so
+the check goes on from there and a removal that is not a pruning still shows.
+
 What a MAC cannot show is the newest entries cut off the end; so the server logs the head of
 the trail (entry id and hash) now and then and when it stops (`HEAD_EVERY`, `HEAD_AFTER_S`),
 into its own log, outside the data folder. `vigremote audit verify` walks the trail, names the
@@ -57,6 +61,10 @@ class AuditTrail:
         for column in ("prev_hash", "hash", "seal"):
             if column not in columns:
                 self._db.execute(f"ALTER TABLE audit ADD COLUMN {column} TEXT")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1),"
+            " last_id INTEGER NOT NULL, last_hash TEXT NOT NULL, seal TEXT)"
+        )
         self._chain_older_entries()
         self._since_head, self._head_logged_at = 0, time.monotonic()
 
@@ -105,7 +113,33 @@ class AuditTrail:
 
     def _last_hash(self) -> str:
         row = self._db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-        return GENESIS if row is None else str(row[0])
+        if row is not None:
+            return str(row[0])
+        anchor = self._db.execute("SELECT last_hash FROM audit_anchor").fetchone()
+        return GENESIS if anchor is None else str(anchor[0])
+
+    def prune(self, before: float) -> int:
+        """Remove the entries older than `before` (from the start of the trail), leaving a
+        sealed anchor where the trail now begins; returns how many went."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, hash FROM audit WHERE at < ? ORDER BY id DESC LIMIT 1", (before,)
+            ).fetchone()
+            if row is None:
+                return 0
+            last_id, last_hash = int(row[0]), str(row[1])
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                count = self._db.execute("DELETE FROM audit WHERE id <= ?", (last_id,)).rowcount
+                self._db.execute(
+                    "INSERT OR REPLACE INTO audit_anchor VALUES (1, ?, ?, ?)",
+                    (last_id, last_hash, self._seal(_anchor_text(last_id, last_hash))),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return int(count)
 
     def _chain_older_entries(self) -> None:
         """Entries written before the chain existed are chained and sealed once, in order."""
@@ -143,17 +177,37 @@ class Verdict:
         return self.problem is None
 
 
+def _anchor_text(last_id: int, last_hash: str) -> str:
+    return f"anchor:{last_id}:{last_hash}"
+
+
 def verify(db: sqlite3.Connection, seal_key: bytes) -> Verdict:
     """Walk the whole trail in order: ids without gaps, chain links, hashes, seals."""
     rows = db.execute(
         "SELECT id, at, actor, action, object, detail, prev_hash, hash, seal FROM audit ORDER BY id"
     ).fetchall()
     head_id, head_hash = (int(rows[-1][0]), str(rows[-1][7])) if rows else (None, None)
-    return Verdict(len(rows), head_id, head_hash, _first_problem(rows, seal_key))
+    anchor = None
+    has_anchor_table = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_anchor'"
+    ).fetchone()
+    if has_anchor_table:
+        anchor = db.execute("SELECT last_id, last_hash, seal FROM audit_anchor").fetchone()
+    if anchor is not None:
+        last_id, last_hash, sealed = int(anchor[0]), str(anchor[1]), anchor[2]
+        if sealed is None or not hmac.compare_digest(
+            seal(seal_key, _anchor_text(last_id, last_hash)), sealed
+        ):
+            problem = "the anchor where pruned entries ended was altered"
+            return Verdict(len(rows), head_id, head_hash, problem)
+        start = (last_hash, last_id + 1)
+    else:
+        start = (GENESIS, 1)
+    return Verdict(len(rows), head_id, head_hash, _first_problem(rows, seal_key, start))
 
 
-def _first_problem(rows: list[Any], key: bytes) -> str | None:
-    expected_prev, expected_id = GENESIS, 1
+def _first_problem(rows: list[Any], key: bytes, start: tuple[str, int]) -> str | None:
+    expected_prev, expected_id = start
     for entry_id, at, actor, action, obj, detail, prev_hash, digest, sealed in rows:
         if entry_id != expected_id:
             return f"entry {expected_id} was removed (the trail jumps to entry {entry_id})"
@@ -168,3 +222,22 @@ def _first_problem(rows: list[Any], key: bytes) -> str | None:
             )
         expected_prev, expected_id = digest, entry_id + 1
     return None
+
+
+def reseal(db: sqlite3.Connection, old_key: bytes, new_key: bytes) -> int:
+    """Seal every entry (and the anchor) with `new_key`, after checking them with `old_key`
+    (a broken trail is never re-sealed: that would hide the tampering). Inside the caller's
+    transaction; returns how many entries."""
+    verdict = verify(db, old_key)
+    if not verdict.ok:
+        raise ValueError(f"the audit trail does not verify: {verdict.problem}")
+    rows = db.execute("SELECT id, hash FROM audit").fetchall()
+    for entry_id, digest in rows:
+        db.execute("UPDATE audit SET seal = ? WHERE id = ?", (seal(new_key, digest), entry_id))
+    anchor = db.execute("SELECT last_id, last_hash FROM audit_anchor").fetchone()
+    if anchor is not None:
+        db.execute(
+            "UPDATE audit_anchor SET seal = ?",
+            (seal(new_key, _anchor_text(int(anchor[0]), str(anchor[1]))),),
+        )
+    return len(rows)

@@ -21,8 +21,10 @@ from vigremote.app import create_app
 from vigremote.audit import AUDIT_SEAL_KEY, verify
 from vigremote.auth import Passwords, TokenSigner
 from vigremote.cases import open_session
-from vigremote.config import Config, IceServer, TurnSettings, ensure_private_dir, load_secret
+from vigremote.config import Config, IceServer, TurnSettings, load_secret
+from vigremote.governance import commands as governance_commands
 from vigremote.keys import MasterKeyError, derive, load_master_key, new_key_text
+from vigremote.records import open_records
 from vigremote.storage import ROLES_WITH_ACCOUNTS, Conflict, Store
 
 DEMO_USER = "demo"
@@ -49,6 +51,12 @@ def _config(args: argparse.Namespace) -> Config:
         # The organisation's own sentences for families; unset ones keep Config's defaults.
         retention_text=(args.retention_text or "").strip() or Config.retention_text,
         contact_text=(args.org_contact or "").strip() or Config.contact_text,
+        retain_raw_days_after_review=args.retain_raw_days,
+        retain_days_after_close=args.retain_days_after_close,
+        retain_review_recording_days=args.retain_review_days,
+        retain_audit_days=args.retain_audit_days,
+        downloads_allowed=args.allow_downloads,
+        family_copies_days=args.family_copies_days,
     )
 
 
@@ -80,8 +88,7 @@ def _master_key(args: argparse.Namespace) -> bytes:
 
 
 def _open_store(config: Config) -> Store:
-    ensure_private_dir(config.data_dir)
-    return Store(config.db_path, audit_key=derive(config.master_key, AUDIT_SEAL_KEY))
+    return open_records(config).store
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -243,6 +250,41 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "'Recordings are deleted 12 months after your last session.'",
     )
     parser.add_argument(
+        "--retain-raw-days",
+        type=int,
+        default=Config.retain_raw_days_after_review,
+        help="days a filming's raw recording is kept after its shared review",
+    )
+    parser.add_argument(
+        "--retain-days-after-close",
+        type=int,
+        default=Config.retain_days_after_close,
+        help="days a closed case (clips, stills, all) is kept",
+    )
+    parser.add_argument(
+        "--retain-review-days",
+        type=int,
+        default=Config.retain_review_recording_days,
+        help="days a recorded shared review is kept",
+    )
+    parser.add_argument(
+        "--retain-audit-days",
+        type=int,
+        default=Config.retain_audit_days,
+        help="days audit entries are kept",
+    )
+    parser.add_argument(
+        "--allow-downloads",
+        action="store_true",
+        help="let families who agreed to keep copies have a page with their clips",
+    )
+    parser.add_argument(
+        "--family-copies-days",
+        type=int,
+        default=Config.family_copies_days,
+        help="days a family's copies page works (it can be switched off before)",
+    )
+    parser.add_argument(
         "--org-contact",
         help="one sentence for families: whom to contact, e.g. "
         "'Questions? Call the Family Team on 01234 567890.'",
@@ -291,6 +333,7 @@ def parser() -> argparse.ArgumentParser:
     )
     generate = keys.add_parser("generate", help="print a new master key (base64) to keep safe")
     generate.set_defaults(func=cmd_keys_generate)
+    governance_commands.register(sub, keys, _common, _config)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True

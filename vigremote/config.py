@@ -88,10 +88,25 @@ class Config:
     video_codecs: tuple[str, ...] = ("VP8", "H264")
     web_dir: Path = field(default_factory=default_web_dir)
     secure_cookies: bool = False
-    # Told to families with the consent question (plain sentences; each organisation sets its own).
+    # Retention (governance/retention.py): a filming's raw recording is deleted this many days
+    # after the shared review that follows it; a closed case (clips, stills, all of it) this many
+    # days after it was closed; a recorded shared review this many days after it was made; the
+    # audit trail after this many days. Practitioners are warned `retention_warn_days` ahead.
+    retain_raw_days_after_review: int = 30
+    retain_days_after_close: int = 365
+    retain_review_recording_days: int = 180
+    retain_audit_days: int = 7 * 365
+    retention_warn_days: int = 14
+    retention_sweep_every_s: float = 24 * 3600
+    # Downloads are off unless the organisation allows them; a family gets copies of its clips
+    # only if it also agreed to keep copies (consent purpose "copies"), for this many days.
+    downloads_allowed: bool = False
+    family_copies_days: int = 30
+    # Told to families with the consent question (plain sentences; each organisation sets its own;
+    # {raw_days} and {closed_days} are replaced by the retention periods above).
     retention_text: str = (
-        "Recordings are kept safely only as long as your practitioner's work with you needs "
-        "them, and are then deleted."
+        "The film of your family is deleted {raw_days} days after the shared review that uses "
+        "it, and the short clips {closed_days} days after your practitioner closes your case."
     )
     withdraw_text: str = (
         "You can change your mind at any time, also after the call: open this same link again "
@@ -102,10 +117,20 @@ class Config:
     def consent_notes(self) -> dict[str, str]:
         """The organisation's own lines sent with the consent wording (kept, withdraw, contact)."""
         return {
-            "retention_text": self.retention_text,
+            "retention_text": self.retention_text,  # fill_periods() fills in the numbers
             "withdraw_text": self.withdraw_text,
             "contact_text": self.contact_text,
         }
+
+    def fill_periods(self, text: str) -> str:
+        """`text` with {raw_days} and {closed_days} replaced (other braces left alone)."""
+        periods = {
+            "{raw_days}": str(self.retain_raw_days_after_review),
+            "{closed_days}": str(self.retain_days_after_close),
+        }
+        for placeholder, value in periods.items():
+            text = text.replace(placeholder, value)
+        return text
 
     @property
     def base_url(self) -> str:

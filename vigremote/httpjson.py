@@ -58,6 +58,7 @@ _STATUS_CLASSES: dict[int, type[web.HTTPException]] = {
     409: web.HTTPConflict,
     415: web.HTTPUnsupportedMediaType,
     429: web.HTTPTooManyRequests,
+    500: web.HTTPInternalServerError,
 }
 
 

@@ -63,13 +63,13 @@ def load_master_key(data_dir: Path, key_file: Path | None = None, create: bool =
             raise MasterKeyError(
                 f"no master key at {path} (make one with: vigremote keys generate)"
             )
-        _write_private(path, new_key_text())
+        write_private_key(path, new_key_text())
     if path.stat().st_mode & 0o077:
         raise MasterKeyError(f"{path} is readable by other users: chmod 600 it")
     return parse_key(path.read_text(encoding="ascii"), str(path))
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private_key(path: Path, text: str) -> None:
     """Create the key file 0600; if another process made it first, keep theirs."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:

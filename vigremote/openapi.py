@@ -7,6 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from vigremote import __version__
+from vigremote.governance import api as governance_api
+from vigremote.governance import copies as family_copies
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _CSRF: list[dict[str, list[str]]] = [{"cookie": [], "csrf": []}]
@@ -173,6 +175,7 @@ def document() -> dict[str, Any]:
             "/api/cases/{case_id}": {
                 "parameters": case_id,
                 "get": _op("A case and its sessions", write=False),
+                "delete": _op("Erase the case and everything of it", body="EraseCase"),
             },
             "/api/cases/{case_id}/sessions": {
                 "parameters": case_id,
@@ -184,6 +187,8 @@ def document() -> dict[str, Any]:
             },
             **_analysis_paths(),
             **_consent_paths(),
+            **governance_api.openapi_paths(_op, _path_param),
+            **family_copies.openapi_paths(_op, _path_param),
             "/api/sessions/{session_id}": {
                 "parameters": session_id,
                 "get": _op("A session and who is in it now", write=False),
@@ -212,6 +217,16 @@ def document() -> dict[str, Any]:
                 "familyLink": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
             },
             "schemas": {
+                "Hold": {
+                    "type": "object",
+                    "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "maxLength": 500}},
+                },
+                "EraseCase": {
+                    "type": "object",
+                    "required": ["confirm"],
+                    "properties": {"confirm": {"type": "string", "description": "the label"}},
+                },
                 "Login": {
                     "type": "object",
                     "required": ["username", "password"],

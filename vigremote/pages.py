@@ -136,4 +136,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/analysis/{recording_id}", _page("analysis.html"))
     app.router.add_get("/review/{session_id}", _page("review.html"))
     app.router.add_get("/replay/{recording_id}", _page("replay.html"))
+    app.router.add_get("/audit", _page("audit.html"))
     app.router.add_static("/static/", web_dir, follow_symlinks=False)

@@ -13,10 +13,12 @@ from vigremote.clips.store import ClipStore
 from vigremote.config import Config
 from vigremote.consent.store import ConsentStore
 from vigremote.recording.store import RecordingStore
+from vigremote.records import Records
 from vigremote.review.store import ReviewStore
 from vigremote.rooms import Participant, Room, Rooms
 from vigremote.storage import Store
 from vigremote.throttle import GuessThrottle, LoginThrottle
+from vigremote.vault.files import Vault
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
@@ -25,6 +27,10 @@ PASSWORDS = web.AppKey("passwords", Passwords)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CODE_GUESSES = web.AppKey("short_code_guesses", GuessThrottle)
 ROOMS = web.AppKey("rooms", Rooms)
+# The durable records together (records.py), for work that spans them (export, retention).
+RECORDS = web.AppKey("records", Records)
+# Every family file (media, caches, exports) is sealed through it (vault/).
+VAULT = web.AppKey("vault", Vault)
 
 # Extra signalling messages handled by domain modules (recording, consent): type -> handler.
 MessageHandler = Callable[[web.Application, Room, Participant, dict[str, Any]], Awaitable[None]]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vigremote.audit import AuditTrail
+from vigremote.vault.keyring import Keyring
 
 ROLES_WITH_ACCOUNTS = ("practitioner", "supervisor", "admin")
 
@@ -32,7 +33,9 @@ CREATE TABLE IF NOT EXISTS cases (
     id TEXT PRIMARY KEY,
     owner_id TEXT NOT NULL REFERENCES users(id),
     label TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    closed_at REAL,
+    legal_hold TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -58,6 +61,12 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 """
+
+
+def checkpoint(db: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the database and empty it: what was deleted (with
+    secure_delete on) then lies nowhere on disk, neither in the log nor in free pages."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def new_id() -> str:
@@ -88,9 +97,19 @@ class Case:
     owner_id: str
     label: str
     created_at: float
+    # When the practitioner closed the work with this family (retention counts from it).
+    closed_at: float | None = None
+    # A legal hold (court): {"reason", "by", "at"}; while set, nothing of the case is deleted.
+    legal_hold: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "created_at": self.created_at}
+        return {
+            "id": self.id,
+            "label": self.label,
+            "created_at": self.created_at,
+            "closed_at": self.closed_at,
+            "legal_hold": self.legal_hold,
+        }
 
 
 @dataclass(frozen=True)
@@ -130,17 +149,30 @@ class Login:
 class Store:
     """The one way the rest of vigremote reads and writes durable records."""
 
-    def __init__(self, path: Path, audit_key: bytes | None = None) -> None:
-        """`audit_key` seals the audit trail (see audit.py); without it, the chain alone."""
+    def __init__(
+        self, path: Path, audit_key: bytes | None = None, master_key: bytes | None = None
+    ) -> None:
+        """`audit_key` seals the audit trail (see audit.py); without it, the chain alone.
+        `master_key` opens the case keys that seal case labels (vault/keyring.py); a store
+        opened without it (a tool that only manages accounts) cannot make or read cases."""
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db = self._db  # shared with the domain stores (consent, recording)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # Deleted records are overwritten, not only unlinked: erasure leaves nothing to find.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
         self._audit = AuditTrail(self._db, audit_key)
+        self._keyring = Keyring(self._db, master_key) if master_key is not None else None
         path.chmod(0o600)
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise RuntimeError("this store was opened without the master key")
+        return self._keyring
 
     def _add_missing_columns(self) -> None:
         """Data folders made by an earlier version lack newer columns: add them."""
@@ -202,23 +234,46 @@ class Store:
 
     # cases and sessions --------------------------------------------------------------------
     def add_case(self, owner_id: str, label: str) -> Case:
+        """A new case; its key is made now, and its label is kept sealed with it."""
         case = Case(new_id(), owner_id, label, time.time())
+        sealed = self.keyring.seal_text(case.id, label)
         self._db.execute(
-            "INSERT INTO cases VALUES (?, ?, ?, ?)", (case.id, owner_id, label, case.created_at)
+            "INSERT INTO cases (id, owner_id, label, created_at) VALUES (?, ?, ?, ?)",
+            (case.id, owner_id, sealed, case.created_at),
         )
         return case
+
+    def all_cases(self) -> list[Case]:
+        rows = self._db.execute("SELECT * FROM cases ORDER BY created_at").fetchall()
+        return [self._case(r) for r in rows]
+
+    def set_case_closed(self, case_id: str, closed_at: float | None) -> Case:
+        """Close the case (retention counts from `closed_at`), or reopen it (None)."""
+        self._db.execute("UPDATE cases SET closed_at = ? WHERE id = ?", (closed_at, case_id))
+        return self.case(case_id)
+
+    def set_legal_hold(self, case_id: str, hold: dict[str, Any] | None) -> Case:
+        """Place a legal hold (its reason sealed with the case's key), or lift it (None)."""
+        stored = None if hold is None else self.keyring.seal_text(case_id, json.dumps(hold))
+        self._db.execute("UPDATE cases SET legal_hold = ? WHERE id = ?", (stored, case_id))
+        return self.case(case_id)
 
     def case(self, case_id: str) -> Case:
         row = self._db.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             raise NotFound("no such case")
-        return Case(row["id"], row["owner_id"], row["label"], row["created_at"])
+        return self._case(row)
 
     def cases_of(self, owner_id: str) -> list[Case]:
         rows = self._db.execute(
             "SELECT * FROM cases WHERE owner_id = ? ORDER BY created_at DESC", (owner_id,)
         ).fetchall()
-        return [Case(r["id"], r["owner_id"], r["label"], r["created_at"]) for r in rows]
+        return [self._case(r) for r in rows]
+
+    def _case(self, row: sqlite3.Row) -> Case:
+        label = self.keyring.open_text(row["label"])
+        hold = json.loads(self.keyring.open_text(row["legal_hold"])) if row["legal_hold"] else None
+        return Case(row["id"], row["owner_id"], label, row["created_at"], row["closed_at"], hold)
 
     def add_session(self, case_id: str, kind: str = "filming") -> Session:
         session = Session(new_id(), case_id, kind, "open", time.time(), None)
@@ -257,6 +312,10 @@ class Store:
     def audit(self, actor: str, action: str, obj: str, **detail: Any) -> None:
         """Append to the audit trail: who did what to which record (hash-chained)."""
         self._audit.append(actor, action, obj, detail)
+
+    def prune_audit(self, before: float) -> int:
+        """Drop audit entries older than `before` (retention); the chain stays checkable."""
+        return self._audit.prune(before)
 
     def audit_trail(self, obj: str | None = None) -> list[dict[str, Any]]:
         query: str = "SELECT * FROM audit"

@@ -149,6 +149,8 @@ connection.onparticipants = (list) => {
   const practitioner = list.find((p) => p.role === 'practitioner');
   practitionerHere = Boolean(practitioner);
   if (saysConnected()) sayConnected();
+  sayAnswer();
+  showReview();
   if (practitioner) setText($('watching'), 'call.practitioner-here', { name: practitioner.name });
   else setText($('watching'), 'call.practitioner-waiting');
   showPractitionerMedia(practitioner);
@@ -166,17 +168,37 @@ function reviewKey(message) {
   if (message.state === 'playing') return PLAYING_KEYS[String(message.speed)] || 'review.playing-quarter';
   return `review.${message.state}`;
 }
+/** @type {ReviewState|null} the review's state last sent by the server */
+let lastReview = null;
 connection.onmessage = (message) => {
   if (message.type !== 'review-state') return;
+  lastReview = message;
+  showReview();
+};
+/** The caption under the clip and "Pause here" say what is true now: while the practitioner
+ * is not in the call nobody is showing anything, so no "Paused: look at this moment together"
+ * (only that the clips start when they join). */
+function showReview() {
+  const message = lastReview;
+  if (!message) return;
+  const caption = $('review-state');
+  if (!practitionerHere) {
+    setText(caption, 'review.waiting');
+    caption.dataset.state = 'waiting';
+    pauseHere.disabled = true;
+    setText(pauseHere, 'review.pause-here');
+    setText($('pause-hint'), 'review.hint-no-practitioner');
+    return;
+  }
   const key = reviewKey(message);
-  if (key) setText($('review-state'), key);
-  else setPlain($('review-state'), message.notice || ''); // a notice this page has no words for
-  $('review-state').dataset.state = message.state;
+  if (key) setText(caption, key);
+  else setPlain(caption, message.notice || ''); // a notice this page has no words for
+  caption.dataset.state = message.state;
   $('clip-video').hidden = message.state === 'empty';
   pauseHere.disabled = message.state !== 'playing' || Boolean(message.pause_request);
   setText(pauseHere, message.pause_request ? 'review.pause-asked' : 'review.pause-here');
   pauseHint(message.state === 'playing', Boolean(message.pause_request));
-};
+}
 /** Say what "Pause here" does, and why it cannot be pressed now (never pale with no reason).
  * @param {boolean} playing @param {boolean} asked */
 function pauseHint(playing, asked) {
@@ -253,7 +275,15 @@ function answerInCall(purposes) {
   const records = purposes.includes(wording.records);
   if (records && toldRecording === 'recording') say('consent.saved-recording');
   else if (records && toldRecording === 'paused') say('consent.saved-paused');
+  else if (records && !practitionerHere) say('consent.saved-waiting');
   else panel.sayWording($('status'), records ? 'will_record' : 'will_not_record');
+}
+/** "Your practitioner can now record this call" only while they are in it: before they join
+ * (or after they leave) the headline says the choices are saved and they are not here yet. */
+function sayAnswer() {
+  const status = $('status');
+  if (practitionerHere && saying() === 'consent.saved-waiting') panel.sayWording(status, 'will_record');
+  else if (!practitionerHere && status.dataset.wording === 'will_record') say('consent.saved-waiting');
 }
 panel.onanswer = (purposes) => {
   if (panel.afterCall) withdraw(panel, purposes);

@@ -2,7 +2,7 @@
 // Filming mode is the default: the practitioner's camera and microphone stay off.
 import { api } from './api.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
-import { $, copy, mediaWords, notify, PURPOSE_NAMES, tell } from './ui.js';
+import { $, copy, familyWords, mediaWords, notify, PURPOSE_NAMES, tell } from './ui.js';
 
 /** @type {ServerConnection|null} */ let live = null;
 /** @type {string|null} */ let liveSession = null;
@@ -134,20 +134,16 @@ function renderParticipants(participants) {
   for (const p of participants) {
     if (p.role === 'recorder') continue;
     const item = document.createElement('li');
-    const video = { connected: 'video connected', new: 'joining', connecting: 'video connecting',
-      disconnected: 'video interrupted', failed: 'video lost' }[p.media] || p.media;
-    item.textContent = `${p.role === 'family' ? 'The family' : `${p.name} (you)`}: ${video}`;
+    const link = { connected: 'connected', new: 'joining', connecting: 'connecting',
+      disconnected: 'connection interrupted', failed: 'connection lost' }[p.media] || p.media;
+    item.textContent = `${p.role === 'family' ? 'The family' : `${p.name} (you)`}: ${link}`;
     item.dataset.role = p.role;
     list.append(item);
   }
   const family = participants.find((p) => p.role === 'family');
   if (family) familyWasHere = true;
   familyState = family ? family.media : familyWasHere ? 'left' : 'absent';
-  $('family-state').textContent = {
-    absent: 'The family has not joined yet', left: 'The family has left the call',
-    connected: 'Family: video connected', disconnected: 'Family: connection interrupted',
-    failed: 'Family: connection lost',
-  }[familyState] || 'Family: joining…';
+  $('family-state').textContent = familyWords(familyState, (family && family.muted) || []);
   $('family-state').dataset.state = familyState;
   familyConnected = Boolean(family && family.media === 'connected');
   updateRecordControls();
@@ -173,13 +169,16 @@ function showFamily() {
   $('family-alert').hidden = !alert;
 }
 
-/** Why Record cannot be pressed now, in words ('' when it can). */
+/** Why Record cannot be pressed now, in words ('' when it can): first whether the family is
+ * here at all, then their answer, then their video. */
 function recordBlocked() {
   if (linkState !== 'connected' || recState === 'unknown') return 'Record is off while the connection is lost.';
+  if (familyState === 'absent') return 'Record is off until the family is here (they have not opened their link yet).';
+  if (familyState === 'left') return 'Record is off: the family has left the call.';
   if (!consent || !consent.purposes.includes('analysis')) {
     return 'Record is off until the family agrees to recording, on their phone, in this call.';
   }
-  if (!familyConnected) return 'Record is off until the family\'s video is connected.';
+  if (!familyConnected) return 'Record is off until the family\'s video is on.';
   return '';
 }
 
@@ -217,7 +216,7 @@ export function leaveLive() {
   $('participants').replaceChildren();
   $('live-state').textContent = 'Connecting…';
   $('live-state').dataset.state = 'connecting';
-  $('family-state').textContent = 'The family has not joined yet';
+  $('family-state').textContent = familyWords('absent');
   $('family-state').dataset.state = 'absent';
   updateRecordControls();
   if (myStream) myStream.getTracks().forEach((t) => t.stop());

@@ -1,6 +1,7 @@
 // The practitioner's page: log in, cases, a case's sessions, recordings, clips and reviews.
 // The live filming view lives in live.js.
 import { api, ApiError, setCsrf, whoAmI } from './api.js';
+import { day, showGovernance } from './governance.js';
 import { isLive, leaveLive, openLive } from './live.js';
 import { $, copy, labelCells, notify, PURPOSE_NAMES, tell } from './ui.js';
 
@@ -145,7 +146,11 @@ async function showCase(/** @type {string} */ caseId) {
     }
     list.append(item);
   }
-  await showRecordings(caseId);
+  const deletes = await showGovernance(caseId, () => showCase(caseId), (said) => {
+    nextMessage = said;
+    window.location.hash = '';
+  });
+  await showRecordings(caseId, deletes);
   show('case-view');
 }
 
@@ -174,7 +179,11 @@ async function reissueLink(/** @type {string} */ sessionId) {
   }
 }
 
-async function showRecordings(/** @type {string} */ caseId) {
+/**
+ * The case's recordings, with when each is deleted.
+ * @param {string} caseId @param {Record<string, number>} deletes recording id -> deletion time
+ */
+async function showRecordings(caseId, deletes) {
   const { recordings } = await api('GET', `/api/cases/${caseId}/recordings`);
   const body = $('recordings', HTMLTableElement).tBodies[0];
   body.replaceChildren();
@@ -190,6 +199,7 @@ async function showRecordings(/** @type {string} */ caseId) {
       String(r.bookmarks.length),
       allowedUses(r.allowed),
       `${(r.size_bytes / 1e6).toFixed(1)} MB`,
+      r.status === 'expired' ? 'Deleted (retention)' : deletes[r.id] ? day(deletes[r.id]) : 'Not set yet',
     ];
     for (const text of cells) {
       const cell = document.createElement('td');
@@ -197,28 +207,34 @@ async function showRecordings(/** @type {string} */ caseId) {
       row.append(cell);
     }
     const cell = document.createElement('td');
+    // The actions keep apart from each other; Delete is set off from the others (style.css).
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    cell.append(actions);
     // Only what the family's current consent allows is offered.
     if (r.allowed.analyse) {
       const open = document.createElement('a');
       open.href = `/analysis/${r.id}`;
       open.textContent = 'Analyse';
       open.className = 'button analyse';
-      cell.append(open);
+      actions.append(open);
     }
     if (r.kind === 'review' && r.allowed.replay) {
       const replay = document.createElement('a');
       replay.href = `/replay/${r.id}`;
       replay.textContent = 'Replay';
       replay.className = 'button replay';
-      cell.append(replay);
+      actions.append(replay);
     }
     if (!r.allowed.analyse && !(r.kind === 'review' && r.allowed.replay)) {
-      cell.append('Not available: the family has not agreed (or has withdrawn). ');
+      const why = document.createElement('span');
+      why.textContent = 'Not available: the family has not agreed (or has withdrawn).';
+      actions.append(why);
     }
     const remove = document.createElement('button');
     remove.type = 'button';
     remove.textContent = 'Delete';
-    remove.className = 'delete-recording';
+    remove.className = 'delete-recording delete';
     remove.addEventListener('click', async () => {
       if (!window.confirm('Delete this recording and every clip and still made from it? This cannot be undone.')) return;
       try {
@@ -228,7 +244,7 @@ async function showRecordings(/** @type {string} */ caseId) {
         tell(/** @type {Error} */ (error).message);
       }
     });
-    cell.append(remove);
+    actions.append(remove);
     row.append(cell);
     body.append(row);
   }
@@ -261,11 +277,15 @@ async function showClips(caseId, recordings) {
       cell.append(content);
       row.append(cell);
     }
-    const actions = document.createElement('td');
-    const button = (/** @type {string} */ label, /** @type {() => Promise<void>} */ act, spoken = '') => {
+    const cell = document.createElement('td');
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    cell.append(actions);
+    const button = (/** @type {string} */ label, /** @type {() => Promise<void>} */ act, spoken = '', className = '') => {
       const b = document.createElement('button');
       b.type = 'button';
       b.textContent = label;
+      if (className) b.className = className;
       if (spoken) b.setAttribute('aria-label', spoken); // "↑" alone says nothing to a screen reader
       b.addEventListener('click', () => act().then(() => showCase(caseId)).catch((e) => tell(e.message)));
       actions.append(b);
@@ -285,8 +305,8 @@ async function showClips(caseId, recordings) {
     }
     button('Delete', async () => {
       if (window.confirm(`Delete the clip "${clip.title}"?`)) await api('DELETE', `/api/clips/${clip.id}`);
-    });
-    row.append(actions);
+    }, '', 'delete');
+    row.append(cell);
     body.append(row);
   });
   labelCells($('clips', HTMLTableElement));
@@ -317,6 +337,7 @@ $('login-form').addEventListener('submit', async (/** @type {SubmitEvent} */ eve
     const data = await api('POST', '/api/login', Object.fromEntries(form));
     setCsrf(data.csrf);
     $('who').textContent = data.user.name;
+    $('audit-link').hidden = data.user.role !== 'admin';
     $('logout').hidden = false;
     await route();
   } catch (error) {
@@ -398,6 +419,7 @@ window.addEventListener('hashchange', route);
   try {
     const me = await whoAmI();
     $('who').textContent = me.user.name;
+    $('audit-link').hidden = me.user.role !== 'admin';
     $('logout').hidden = false;
     await route();
   } catch {

@@ -1,12 +1,14 @@
 // The practitioner's shared-review page: drive the clip the server plays into the call.
 import { api, whoAmI } from './api.js';
-import { $, cannotOpen, mediaWords, tell } from './ui.js';
+import { $, cannotOpen, familyWords, mediaWords, tell } from './ui.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
 const sessionId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
 /** @type {import('./protocol.js').ReviewState|null} */ let state = null;
 /** @type {import('./protocol.js').Consent|null} */ let consent = null;
 let recState = 'idle';
+/** Whether the family has been in this review (so that their absence reads "has left"). */
+let familyWasHere = false;
 /** After "End review" (or a final disconnect) nothing on the page may look live again. */
 let ended = false;
 const timer = recordingTimer((text) => {
@@ -99,11 +101,10 @@ connection.onparticipants = (participants) => {
   if (ended) return;
   const family = participants.find((p) => p.role === 'family');
   const off = family && family.muted ? family.muted : [];
-  const notes = [off.includes('audio') ? 'microphone off' : '', off.includes('video') ? 'camera hidden' : '']
-    .filter(Boolean).join(', ');
-  $('family-state').textContent = family
-    ? `Family: ${family.media}${notes ? ` (${notes})` : ''}` : 'Family not connected';
-  $('family-state').dataset.state = family ? family.media : 'absent';
+  if (family) familyWasHere = true;
+  const where = family ? family.media : familyWasHere ? 'left' : 'absent';
+  $('family-state').textContent = familyWords(where, off);
+  $('family-state').dataset.state = where;
   $('family-state').dataset.muted = off.join(' ');
   if (!family) $('family-face').hidden = true;
 };

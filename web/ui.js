@@ -89,7 +89,24 @@ export const PURPOSE_NAMES = /** @type {Record<string, string>} */ ({
   shared_review: 'shared review',
   supervision: 'supervision',
   training: 'training',
+  copies: 'copies for the family',
 });
+
+/**
+ * Where the family is, for the practitioner's badge, in plain words: 'absent' (not here yet),
+ * 'left', or their video connection's state; with what they turned off.
+ * @param {string} where @param {string[]} [off] 'audio', 'video'
+ */
+export function familyWords(where, off = []) {
+  const notes = [off.includes('audio') ? 'microphone off' : '', off.includes('video') ? 'camera hidden' : '']
+    .filter(Boolean).join(', ');
+  const words = where === 'connected' && off.includes('video') ? 'Family is here'
+    : /** @type {Record<string, string>} */ ({
+      absent: 'Family not here yet', left: 'Family has left', connected: 'Family\'s video is on',
+      disconnected: 'Family\'s connection interrupted', failed: 'Family\'s connection lost',
+    })[where] || 'Family is joining…';
+  return notes ? `${words} (${notes})` : words;
+}
 
 /** The video connection's state in plain words (not WebRTC's). @param {string} state */
 export function mediaWords(state) {

@@ -9,12 +9,11 @@ click against its own frame), also after a hole in the video that lasted seconds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import av
 import numpy as np
 
-from tests.support.numbered_video import read_frame_number
+from tests.support.numbered_video import MediaSource, av_input, read_frame_number
 from tests.support.publisher import EncodedMedia, encode_clicks, encode_numbered_video
 
 CLICK_LEVEL = 16000
@@ -89,13 +88,14 @@ class Timeline:
     worst_video_hole_ms: float  # the longest time between two recorded video frames
 
 
-def read_timeline(path: Path | str, loop_frames: int, fps: int = 30) -> Timeline:
-    """Decode a recording made from `timeline_media` (`loop_frames` long) and measure it."""
+def read_timeline(source: MediaSource, loop_frames: int, fps: int = 30) -> Timeline:
+    """Decode a recording made from `timeline_media` (`loop_frames` long) and measure it
+    (a sealed recording: pass the file its Vault opened)."""
     numbers: list[int] = []
     times: list[float] = []
     unreadable = 0
     undecodable = 0
-    with av.open(str(path)) as container:
+    with av.open(av_input(source), "r") as container:
         for packet in container.demux(video=0):
             try:
                 frames = packet.decode()
@@ -118,7 +118,7 @@ def read_timeline(path: Path | str, loop_frames: int, fps: int = 30) -> Timeline
         step = (b - a) % loop_frames + max(loops, 0) * loop_frames
         lost += max(step - 1, 0)
         hole = max(hole, tb - ta)
-    offsets = _click_offsets(path, numbers, times, fps)
+    offsets = _click_offsets(source, numbers, times, fps)
     return Timeline(
         frames=len(numbers) + unreadable,
         unreadable=unreadable,
@@ -132,10 +132,10 @@ def read_timeline(path: Path | str, loop_frames: int, fps: int = 30) -> Timeline
     )
 
 
-def clicks(path: Path | str, min_spacing_s: float = 0.5) -> list[tuple[float, int]]:
+def clicks(source: MediaSource, min_spacing_s: float = 0.5) -> list[tuple[float, int]]:
     """(onset time, second of the loop told by its pitch) of every click in the audio."""
     found: list[tuple[float, int]] = []
-    with av.open(str(path)) as container:
+    with av.open(av_input(source), "r") as container:
         frames = [
             (float(f.time), f.sample_rate, f.to_ndarray().astype(np.float64).mean(axis=0))
             for f in container.decode(audio=0)
@@ -157,14 +157,14 @@ def clicks(path: Path | str, min_spacing_s: float = 0.5) -> list[tuple[float, in
 
 
 def _click_offsets(
-    path: Path | str, numbers: list[int], times: list[float], fps: int
+    source: MediaSource, numbers: list[int], times: list[float], fps: int
 ) -> list[float]:
     """Each click against the nearest recorded frame that was shown with it (number k * fps).
 
     A click whose frame was not recorded (its video was lost) is not counted.
     """
     offsets = []
-    for onset, second in clicks(path):
+    for onset, second in clicks(source):
         shown_with = [t for n, t in zip(numbers, times, strict=True) if n == second * fps]
         if shown_with:
             offsets.append(onset - min(shown_with, key=lambda t: abs(t - onset)))

@@ -18,6 +18,7 @@ Layout (normalised to the frame, so any scaled copy reads the same way)::
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ import numpy.typing as npt
 
 __all__ = [
     "CODE_BITS",
+    "MediaSource",
+    "av_input",
     "decode_numbers",
     "numbered_frame_luma",
     "read_frame_number",
@@ -173,11 +176,24 @@ def read_frame_number(rgb: npt.NDArray[Any]) -> int | None:
     return number
 
 
-def decode_numbers(path: Path | str) -> list[int | None]:
+# A media file to read: a plain file's path, or a file object (a sealed file the server wrote,
+# opened through its Vault: `with vault.open(path) as f: decode_numbers(f)`).
+MediaSource = Path | str | io.IOBase
+
+
+def av_input(source: MediaSource) -> Any:
+    """What `av.open` takes for `source`; a file object is rewound (it may be read twice)."""
+    if isinstance(source, (Path, str)):
+        return str(source)
+    source.seek(0)
+    return source
+
+
+def decode_numbers(source: MediaSource) -> list[int | None]:
     """Frame numbers read from every video frame of a file, in display order."""
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(av_input(source), "r") as container:
         return [
             read_frame_number(frame.to_ndarray(format="rgb24"))
             for frame in container.decode(video=0)

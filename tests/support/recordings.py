@@ -11,9 +11,11 @@ import numpy as np
 
 from tests.support.numbered_video import numbered_frame_luma
 from vigremote.recording.writer import SegmentWriter, TimedFrame
+from vigremote.vault.files import Vault
 
 
 def make_recording(
+    vault: Vault,
     path: Path,
     frames: int = 300,
     fps: int = 30,
@@ -24,7 +26,7 @@ def make_recording(
     with_audio: bool = True,
     times_ms: list[int] | None = None,
 ) -> None:
-    """A file like the recorder writes: numbered video, keyframes at multiples, Opus audio.
+    """A sealed file like the recorder writes: numbered video, keyframes at multiples, Opus audio.
     `times_ms` gives each frame's timestamp (a live recording's rate varies); else `fps`."""
     encoder = av.CodecContext.create("libvpx" if codec == "VP8" else "libx264", "w")
     encoder.width, encoder.height = width, height
@@ -37,7 +39,7 @@ def make_recording(
     else:
         encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline"}
     errors: list[BaseException] = []
-    writer = SegmentWriter(path, errors.append)
+    writer = SegmentWriter(vault, path, errors.append)
     chroma = np.full((height // 2, width // 2), 128, np.uint8).tobytes()
     frame_ms = 1000 / fps
     audio = _opus_packets(int(frames * frame_ms / 20) + 1) if with_audio else []
@@ -82,7 +84,7 @@ def _opus_packets(count: int) -> list[bytes]:
 def seed_recording(server: Any, owner: Any, frames: int = 300, status: str = "complete") -> Any:
     """A finished recording of `frames` numbered frames in a new case of `owner`'s."""
     from vigremote.paths import recording_dir
-    from vigremote.state import CONSENTS, RECORDINGS
+    from vigremote.state import CONSENTS, RECORDINGS, VAULT
 
     session = server.new_session(owner)
     consent = server.app[CONSENTS].record(
@@ -91,7 +93,7 @@ def seed_recording(server: Any, owner: Any, frames: int = 300, status: str = "co
     store = server.app[RECORDINGS]
     recording = store.add(session["case_id"], session["session"]["id"], consent.id, ["analysis"])
     folder = recording_dir(server.config.data_dir, recording.case_id, recording.id)
-    make_recording(folder / "segment-001.webm", frames=frames, keyframe_every=60)
+    make_recording(server.app[VAULT], folder / "segment-001.webm", frames=frames, keyframe_every=60)
     store.add_segment(recording.id, 1, "segment-001.webm", "VP8")
     store.add_mark(recording.id, 2.5, "bookmark", "a look", owner.id)
     store.set_progress(recording.id, frames / 30, (folder / "segment-001.webm").stat().st_size)

@@ -27,17 +27,18 @@ from tests.support.browser import new_desktop_context, new_phone_context
 from tests.support.recordings import make_recording, seed_recording
 from vigremote.cases import FAMILY_PARTICIPANT_ID
 from vigremote.paths import recording_dir
-from vigremote.state import CONSENTS, RECORDINGS, SIGNER
+from vigremote.state import CONSENTS, RECORDINGS, SIGNER, VAULT
 from vigremote.storage import new_id
 
 Size = Literal["phone", "laptop"]
-Viewer = Literal["nobody", "practitioner", "family"]
+Viewer = Literal["nobody", "practitioner", "family", "admin"]
 SIZES: tuple[Size, ...] = ("phone", "laptop")
 VIEWPORTS: dict[Size, ViewportSize] = {
     "phone": {"width": 390, "height": 844},
     "laptop": {"width": 1280, "height": 720},
 }
 PRACTITIONER = "alice"
+ADMIN = "ada"
 RECORDING_FRAMES = 300
 
 
@@ -82,8 +83,8 @@ def _replayable_review(server: RunningServer, case_id: str, session_id: str, cli
     purposes = ["analysis", "shared_review", "supervision"]
     recording = store.add(case_id, session_id, consent.id, purposes)
     folder = recording_dir(server.config.data_dir, case_id, recording.id)
-    make_recording(folder / "segment-001.webm", frames=90)
-    make_recording(folder / "practitioner-002.webm", frames=90)
+    make_recording(server.app[VAULT], folder / "segment-001.webm", frames=90)
+    make_recording(server.app[VAULT], folder / "practitioner-002.webm", frames=90)
     store.add_segment(recording.id, 1, "segment-001.webm", "VP8")
     store.add_segment(recording.id, 2, "practitioner-002.webm", "VP8")
     user = server.store.user_by_name(PRACTITIONER)
@@ -152,6 +153,36 @@ def _visits(url: str, seed: dict[str, str]) -> list[Visit]:
             _shown("#new-link") + " && document.querySelector('#withdrawal').open"
             " && document.querySelector('#family-qr').complete",
             clicks=("#new-session", "#withdrawal summary"),
+        ),
+        Visit(
+            "case-governance",
+            "practitioner",
+            case,
+            _shown("#case-view") + " && document.querySelector('#views').open"
+            " && document.querySelector('#erase').open"
+            " && document.querySelectorAll('#views-table tbody tr').length"
+            " && document.querySelectorAll('#copies-pages li').length",
+            clicks=("#views summary", "#hold summary", "#erase summary"),
+        ),
+        Visit(
+            "audit",
+            "admin",
+            f"{url}/audit",
+            "document.querySelectorAll('#audit tbody tr').length > 3",
+        ),
+        Visit(
+            "family-copies",
+            "family",
+            seed["copies_link"],
+            "document.querySelectorAll('#clips video').length"
+            " && document.querySelector('#clips video').readyState >= 1",
+        ),
+        Visit(
+            "family-copies-bad-link",
+            "family",
+            f"{url}/c/not-a-real-link",
+            _says("does not work"),
+            error=True,
         ),
         Visit(
             "live",
@@ -270,7 +301,8 @@ def _visits(url: str, seed: dict[str, str]) -> list[Visit]:
 async def seeded_server() -> AsyncIterator[Seeded]:
     """A real server on a free port with everything every page needs, removed on exit."""
     with tempfile.TemporaryDirectory() as data:
-        runner, server = await start_server(Path(data) / "data")
+        # Copies for the family are allowed, so that their page can be visited too.
+        runner, server = await start_server(Path(data) / "data", downloads_allowed=True)
         try:
             yield await _seed(server)
         finally:
@@ -280,8 +312,9 @@ async def seeded_server() -> AsyncIterator[Seeded]:
 async def _seed(server: RunningServer) -> Seeded:
     url = server.url
     http, csrf, case_id, items = await make_clips(
-        server, ["analysis", "shared_review", "supervision"], [(30, 90)], (40,)
+        server, ["analysis", "shared_review", "supervision", "copies"], [(30, 90)], (40,)
     )
+    server.add_user(ADMIN, role="admin")
     try:
         review = await _post(
             http,
@@ -297,6 +330,7 @@ async def _seed(server: RunningServer) -> Seeded:
         expired = await _post(http, sessions, csrf)
         ended = await _post(http, sessions, csrf)
         await _post(http, f"{url}/api/sessions/{ended['session']['id']}/end", csrf)
+        copies = await _post(http, f"{url}/api/cases/{case_id}/family-copies", csrf)
     finally:
         await http.close()
     review_id = review["session"]["id"]
@@ -315,6 +349,7 @@ async def _seed(server: RunningServer) -> Seeded:
         "ended_link": ended["family_link"],
         "other_recording": other.id,
         "other_session": other.session_id,
+        "copies_link": copies["url"],
     }
     return Seeded(server, case_id, seed["recording"], _visits(url, seed))
 
@@ -370,9 +405,9 @@ class Viewers:
         if viewer not in self._contexts:
             context = await new_context(self.browser, self.size)
             self._contexts[viewer] = context
-            if viewer == "practitioner":
+            if viewer in ("practitioner", "admin"):
                 page = await context.new_page()
-                await log_in(page, self.server)
+                await log_in(page, self.server, PRACTITIONER if viewer == "practitioner" else ADMIN)
                 await page.close()
         page = await self._contexts[viewer].new_page()
         await page.set_viewport_size(VIEWPORTS[self.size])

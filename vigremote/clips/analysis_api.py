@@ -24,7 +24,8 @@ from vigremote.httpjson import error
 from vigremote.paths import recording_dir
 from vigremote.recording.control import recording_json
 from vigremote.recording.store import Recording
-from vigremote.state import CONFIG, MEDIA_LOCKS, RECORDINGS, STORE
+from vigremote.state import CONFIG, MEDIA_LOCKS, RECORDINGS, STORE, VAULT
+from vigremote.vault.serve import sealed_response
 
 T = TypeVar("T")
 
@@ -55,16 +56,17 @@ async def playback_of(request: web.Request, recording: Recording, folder: Path) 
         raise error(409, "no-media", "nothing of this recording is on disk yet")
     # A browser seeking sends range requests one after another: when the copy is up to date
     # they must not queue behind a long job (thumbnails) holding the recording's lock.
-    ready = await asyncio.to_thread(media.fresh_playback, sources, folder)
+    vault = request.app[VAULT]
+    ready = await asyncio.to_thread(media.fresh_playback, vault, sources, folder)
     if ready is not None:
         return ready
-    return await job(request, recording.id, lambda: media.playback_file(sources, folder))
+    return await job(request, recording.id, lambda: media.playback_file(vault, sources, folder))
 
 
 async def open_recording(request: web.Request) -> web.Response:
     recording, folder = owned_recording(request)
     playback = await playback_of(request, recording, folder)
-    index = await job(request, recording.id, lambda: cached_index(playback))
+    index = await job(request, recording.id, lambda: cached_index(request.app[VAULT], playback))
     user = current_user(request)
     request.app[STORE].audit(user.id, "recording-opened", f"recording:{recording.id}")
     body = recording_json(request.app[RECORDINGS], recording)
@@ -78,13 +80,25 @@ async def open_recording(request: web.Request) -> web.Response:
 async def recording_media(request: web.Request) -> web.StreamResponse:
     recording, folder = owned_recording(request)
     playback = await playback_of(request, recording, folder)
-    return web.FileResponse(playback, headers={"Cache-Control": "private, no-store"})
+    if first_request_of_a_play(request):
+        user = current_user(request)
+        request.app[STORE].audit(user.id, "recording-media-served", f"recording:{recording.id}")
+    return await sealed_response(
+        request, request.app[VAULT], playback, {"Cache-Control": "private, no-store"}
+    )
+
+
+def first_request_of_a_play(request: web.Request) -> bool:
+    """A player's first request (no range, or from byte 0): audited once, not every seek."""
+    asked = request.headers.get("Range", "")
+    return not asked or asked.replace(" ", "").startswith("bytes=0-")
 
 
 async def recording_thumbnails(request: web.Request) -> web.Response:
     recording, folder = owned_recording(request)
     playback = await playback_of(request, recording, folder)
-    info = await job(request, recording.id, lambda: media.thumbnails(playback, folder))
+    vault = request.app[VAULT]
+    info = await job(request, recording.id, lambda: media.thumbnails(vault, playback, folder))
     info["sprite_url"] = f"/api/recordings/{recording.id}/thumbnails.jpg"
     return web.json_response(info)
 
@@ -92,15 +106,20 @@ async def recording_thumbnails(request: web.Request) -> web.Response:
 async def recording_sprite(request: web.Request) -> web.StreamResponse:
     recording, folder = owned_recording(request)
     playback = await playback_of(request, recording, folder)
-    await job(request, recording.id, lambda: media.thumbnails(playback, folder))
-    return web.FileResponse(folder / "thumbnails.jpg")
+    vault = request.app[VAULT]
+    await job(request, recording.id, lambda: media.thumbnails(vault, playback, folder))
+    return await sealed_response(request, vault, folder / "thumbnails.jpg")
 
 
 async def recording_audio(request: web.Request) -> web.Response:
     recording, folder = owned_recording(request)
     playback = await playback_of(request, recording, folder)
     return web.json_response(
-        await job(request, recording.id, lambda: media.audio_activity(playback, folder))
+        await job(
+            request,
+            recording.id,
+            lambda: media.audio_activity(request.app[VAULT], playback, folder),
+        )
     )
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from vigremote.accounts import current_user
 from vigremote.cases import owned_case
 from vigremote.clips import cutting
-from vigremote.clips.analysis_api import job, owned_recording, playback_of
+from vigremote.clips.analysis_api import first_request_of_a_play, job, owned_recording, playback_of
 from vigremote.clips.frames import cached_index, frame_cache_of, index_video
 from vigremote.clips.store import Clip, Still
 from vigremote.consent.access import require as require_consent
@@ -26,8 +26,9 @@ from vigremote.paths import case_dir, recording_dir
 from vigremote.recording.store import Recording
 from vigremote.review.control import drop_from_reviews
 from vigremote.review.store import PlaylistItem
-from vigremote.state import CLIPS, CONFIG, RECORDINGS, STORE
+from vigremote.state import CLIPS, CONFIG, RECORDINGS, STORE, VAULT
 from vigremote.storage import new_id
+from vigremote.vault.serve import sealed_response
 
 
 def _int(body: dict[str, Any], name: str) -> int:
@@ -70,14 +71,14 @@ async def _cut(
 ) -> tuple[float, float]:
     """Cut the clip and its poster; returns (start_s, duration_s)."""
 
+    vault = request.app[VAULT]
+
     def work() -> tuple[float, float]:
-        index = cached_index(playback)
-        result = cutting.cut_clip(playback, clip_file, first, last, index)
+        index = cached_index(vault, playback)
+        result = cutting.cut_clip(vault, playback, clip_file, first, last, index)
         # Index the clip without caching it: a cache file beside the clip would outlive it.
-        poster = cutting.still_png(clip_file, 0, index_video(clip_file))
-        poster_path = clip_file.with_suffix(".png")
-        poster_path.write_bytes(poster)
-        poster_path.chmod(0o600)
+        poster = cutting.still_png(vault, clip_file, 0, index_video(vault, clip_file))
+        vault.write_bytes(clip_file.with_suffix(".png"), poster)
         return index.seconds(first), result.duration_s
 
     try:
@@ -96,7 +97,8 @@ async def create_clip(request: web.Request) -> web.Response:
     playback = await playback_of(request, recording, folder)
     clips = request.app[CLIPS]
     clip_id = new_id()
-    codec = (await job(request, recording.id, lambda: cached_index(playback))).codec
+    vault = request.app[VAULT]
+    codec = (await job(request, recording.id, lambda: cached_index(vault, playback))).codec
     clip_file = _clips_folder(request, recording.case_id, "clips") / (
         f"{clip_id}.{cutting.clip_extension(codec)}"
     )
@@ -200,13 +202,16 @@ async def delete_clip(request: web.Request) -> web.Response:
 
 async def clip_poster(request: web.Request) -> web.StreamResponse:
     _, clip_file = _owned_clip(request)
-    return web.FileResponse(clip_file.with_suffix(".png"))
+    return await sealed_response(request, request.app[VAULT], clip_file.with_suffix(".png"))
 
 
 async def clip_media(request: web.Request) -> web.StreamResponse:
     clip, clip_file = _owned_clip(request)
-    request.app[STORE].audit(current_user(request).id, "clip-viewed", f"clip:{clip.id}")
-    return web.FileResponse(clip_file, headers={"Cache-Control": "private, no-store"})
+    if first_request_of_a_play(request):
+        request.app[STORE].audit(current_user(request).id, "clip-viewed", f"clip:{clip.id}")
+    return await sealed_response(
+        request, request.app[VAULT], clip_file, {"Cache-Control": "private, no-store"}
+    )
 
 
 async def create_still(request: web.Request) -> web.Response:
@@ -216,9 +221,11 @@ async def create_still(request: web.Request) -> web.Response:
     caption = _notes(body, "caption", 300)
     playback = await playback_of(request, recording, folder)
 
+    vault = request.app[VAULT]
+
     def work() -> tuple[bytes, float]:
-        index = cached_index(playback)
-        return cutting.still_png(playback, frame, index), index.seconds(frame)
+        index = cached_index(vault, playback)
+        return cutting.still_png(vault, playback, frame, index), index.seconds(frame)
 
     try:
         png, time_s = await job(request, recording.id, work)
@@ -226,8 +233,7 @@ async def create_still(request: web.Request) -> web.Response:
         raise error(400, "bad-frames", str(exc)) from None
     still_id = new_id()
     path = _clips_folder(request, recording.case_id, "stills") / f"{still_id}.png"
-    path.write_bytes(png)
-    path.chmod(0o600)
+    await asyncio.to_thread(vault.write_bytes, path, png)
     still = request.app[CLIPS].add_still(
         {
             "id": still_id,
@@ -266,8 +272,9 @@ async def list_stills(request: web.Request) -> web.Response:
 
 
 async def still_image(request: web.Request) -> web.StreamResponse:
-    _, path = _owned_still(request)
-    return web.FileResponse(path)
+    still, path = _owned_still(request)
+    request.app[STORE].audit(current_user(request).id, "still-viewed", f"still:{still.id}")
+    return await sealed_response(request, request.app[VAULT], path)
 
 
 async def delete_still(request: web.Request) -> web.Response:

@@ -12,7 +12,6 @@ which the recorder guarantees) is ever decoded and encoded.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import av
 
 from vigremote.clips.frames import FrameIndex, cached_index
+from vigremote.vault.files import Vault
 
 MS = Fraction(1, 1000)
 _ENCODERS = {"vp8": "libvpx", "h264": "libx264"}
@@ -43,10 +43,11 @@ def clip_extension(codec: str) -> str:
 
 
 def cut_clip(
-    src: Path, dst: Path, first: int, last: int, index: FrameIndex | None = None
+    vault: Vault, src: Path, dst: Path, first: int, last: int, index: FrameIndex | None = None
 ) -> CutResult:
-    """Write frames first..last of `src` (and their audio) to `dst`; blocking, run in a thread."""
-    index = index or cached_index(src)
+    """Write frames first..last of `src` (and their audio) to `dst`, sealed; blocking, run in
+    a thread."""
+    index = index or cached_index(vault, src)
     if not 0 <= first <= last < len(index):
         raise CutError(f"frames must satisfy 0 <= first <= last < {len(index)}")
     if index.codec not in _ENCODERS:
@@ -57,12 +58,12 @@ def cut_clip(
     reencode_until = copy_from if copy_from is not None else last + 1
     start, end = index.pts[first], index.pts[last]
     tmp = dst.with_name(dst.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
     try:
         with (
-            av.open(str(src)) as source,
-            av.open(str(tmp), "w", format=_FORMATS[index.codec]) as out,
+            vault.open(src) as sealed_in,
+            av.open(sealed_in, "r") as source,
+            vault.create_replacing(tmp) as sealed_out,
+            av.open(sealed_out, "w", format=_FORMATS[index.codec]) as out,
         ):
             video_in = source.streams.video[0]
             video_out = out.add_stream_from_template(video_in)
@@ -87,7 +88,7 @@ def cut_clip(
             pending.sort(key=lambda p: (p.pts, 0 if p.stream.type == "video" else 1))
             for packet in pending:
                 out.mux(packet)
-        os.replace(tmp, dst)
+        tmp.replace(dst)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -223,13 +224,13 @@ def _as_avcc(packet: Any) -> Any:
     return converted
 
 
-def still_png(src: Path, frame_number: int, index: FrameIndex | None = None) -> bytes:
+def still_png(vault: Vault, src: Path, frame_number: int, index: FrameIndex | None = None) -> bytes:
     """The exact frame as a PNG (decoded from the keyframe before it); blocking."""
-    index = index or cached_index(src)
+    index = index or cached_index(vault, src)
     if not 0 <= frame_number < len(index):
         raise CutError(f"frame must satisfy 0 <= frame < {len(index)}")
     target = index.pts[frame_number]
-    with av.open(str(src)) as source:
+    with vault.open(src) as sealed, av.open(sealed, "r") as source:
         video = source.streams.video[0]
         keyframe = index.keyframe_at_or_before(frame_number)
         source.seek(index.pts[keyframe], stream=video, backward=True, any_frame=False)

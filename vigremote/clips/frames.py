@@ -15,6 +15,9 @@ from typing import Any
 
 import av
 
+from vigremote.vault.files import Vault
+from vigremote.vault.sealed import Tampered
+
 
 @dataclass(frozen=True)
 class FrameIndex:
@@ -52,9 +55,9 @@ class FrameIndex:
         }
 
 
-def index_video(path: Path) -> FrameIndex:
+def index_video(vault: Vault, path: Path) -> FrameIndex:
     """Read every video packet's timestamp (demux only: fast even for long recordings)."""
-    with av.open(str(path)) as container:
+    with vault.open(path) as sealed, av.open(sealed, "r") as container:
         stream = container.streams.video[0]
         entries: list[tuple[int, bool]] = []
         for packet in container.demux(stream):
@@ -80,14 +83,14 @@ def frame_cache_of(path: Path) -> Path:
     return path.with_suffix(path.suffix + ".frames.json")
 
 
-def cached_index(path: Path) -> FrameIndex:
-    """The index, cached beside the file and rebuilt when the file has grown."""
+def cached_index(vault: Vault, path: Path) -> FrameIndex:
+    """The index, cached (sealed) beside the file and rebuilt when the file has changed."""
     cache = frame_cache_of(path)
     stat = path.stat()
     key = [stat.st_size, stat.st_mtime_ns]
     if cache.exists():
         try:
-            data = json.loads(cache.read_text())
+            data = json.loads(vault.read_text(cache))
             if data["key"] == key:
                 return FrameIndex(
                     pts=data["pts"],
@@ -97,9 +100,9 @@ def cached_index(path: Path) -> FrameIndex:
                     width=data["width"],
                     height=data["height"],
                 )
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, Tampered):
             pass
-    index = index_video(path)
+    index = index_video(vault, path)
     payload = {
         "key": key,
         "pts": index.pts,
@@ -109,8 +112,5 @@ def cached_index(path: Path) -> FrameIndex:
         "width": index.width,
         "height": index.height,
     }
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload))
-    tmp.chmod(0o600)
-    tmp.replace(cache)
+    vault.write_text(cache, json.dumps(payload))
     return index

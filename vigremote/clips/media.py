@@ -10,7 +10,6 @@ functions block: callers run them in a thread.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import av
 import numpy as np
 
 from vigremote.clips.cutting import MS
+from vigremote.vault.files import Vault
 
 THUMB_WIDTH = 160
 AUDIO_BUCKET_S = 0.1
@@ -44,34 +44,39 @@ def _written(target: Path, sources: list[Path]) -> None:
     meta.chmod(0o600)
 
 
-def _playback_target(source: Path, folder: Path) -> tuple[Path, str]:
-    with av.open(str(source)) as probe:
+def _playback_target(vault: Vault, source: Path, folder: Path) -> tuple[Path, str]:
+    with (
+        vault.open(source, allow_unfinished=True) as sealed,  # a segment may be growing
+        av.open(sealed, "r") as probe,
+    ):
         codec = probe.streams.video[0].codec_context.name
     return folder / ("playback.webm" if codec == "vp8" else "playback.mp4"), codec
 
 
-def fresh_playback(sources: list[Path], folder: Path) -> Path | None:
+def fresh_playback(vault: Vault, sources: list[Path], folder: Path) -> Path | None:
     """The playback copy if it is up to date (no lock needed: it is replaced atomically)."""
-    target, _ = _playback_target(sources[0], folder)
+    target, _ = _playback_target(vault, sources[0], folder)
     return target if _fresh(target, sources[:1]) else None
 
 
-def playback_file(sources: list[Path], folder: Path) -> Path:
+def playback_file(vault: Vault, sources: list[Path], folder: Path) -> Path:
     """One file a browser can play and seek: the first segment's packets, copied, with an index.
 
     VP8 goes to WebM; H264 (stored in Matroska, which browsers do not play) goes to MP4.
     """
     source = sources[0]
-    target, codec = _playback_target(source, folder)
+    target, codec = _playback_target(vault, source, folder)
     if _fresh(target, [source]):
         return target
     tmp = folder / (target.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
     options = {"movflags": "+faststart"} if codec != "vp8" else {}
     with (
-        av.open(str(source)) as inp,
-        av.open(str(tmp), "w", format="webm" if codec == "vp8" else "mp4", options=options) as out,
+        vault.open(source, allow_unfinished=True) as sealed_in,
+        av.open(sealed_in, "r") as inp,
+        vault.create_replacing(tmp) as sealed_out,
+        av.open(
+            sealed_out, "w", format="webm" if codec == "vp8" else "mp4", options=options
+        ) as out,
     ):
         streams = {
             s.index: out.add_stream_from_template(s)
@@ -86,21 +91,21 @@ def playback_file(sources: list[Path], folder: Path) -> Path:
                 out.mux(packet)
         except av.FFmpegError:
             pass  # a file still being written (or cut by a crash) ends in a partial cluster
-    os.replace(tmp, target)
+    tmp.replace(target)
     _written(target, [source])
     return target
 
 
-def thumbnails(source: Path, folder: Path) -> dict[str, Any]:
+def thumbnails(vault: Vault, source: Path, folder: Path) -> dict[str, Any]:
     """A strip of small pictures, one per keyframe (about every 2 s), as one JPEG sprite."""
     sprite = folder / "thumbnails.jpg"
     meta = folder / "thumbnails.json"
     if _fresh(sprite, [source]) and meta.exists():
-        info: dict[str, Any] = json.loads(meta.read_text())
+        info: dict[str, Any] = json.loads(vault.read_text(meta))
         return info
     images: list[np.ndarray[Any, Any]] = []
     times: list[float] = []
-    with av.open(str(source)) as container:
+    with vault.open(source) as sealed, av.open(sealed, "r") as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"  # decode keyframes only: cheap
         width = stream.codec_context.width or THUMB_WIDTH
@@ -115,15 +120,14 @@ def thumbnails(source: Path, folder: Path) -> dict[str, Any]:
     if not images:
         raise ValueError("no picture in this recording yet")
     strip = np.concatenate(images, axis=1)
-    _write_jpeg(strip, sprite)
+    vault.write_bytes(sprite, _jpeg(strip))
     _written(sprite, [source])
     info = {"times_s": times, "width": THUMB_WIDTH, "height": thumb_h, "count": len(times)}
-    meta.write_text(json.dumps(info))
-    meta.chmod(0o600)
+    vault.write_text(meta, json.dumps(info))
     return info
 
 
-def _write_jpeg(rgb: np.ndarray[Any, Any], path: Path) -> None:
+def _jpeg(rgb: np.ndarray[Any, Any]) -> bytes:
     height, width = rgb.shape[:2]
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height = width - width % 2, height - height % 2
@@ -134,23 +138,19 @@ def _write_jpeg(rgb: np.ndarray[Any, Any], path: Path) -> None:
         np.ascontiguousarray(rgb[: encoder.height, : encoder.width]), format="rgb24"
     ).reformat(format="yuvj420p")
     frame.pts = 0
-    data = b"".join(bytes(p) for p in encoder.encode(frame)) + b"".join(
+    return b"".join(bytes(p) for p in encoder.encode(frame)) + b"".join(
         bytes(p) for p in encoder.encode(None)
     )
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.chmod(0o600)
-    tmp.replace(path)
 
 
-def audio_activity(source: Path, folder: Path) -> dict[str, Any]:
+def audio_activity(vault: Vault, source: Path, folder: Path) -> dict[str, Any]:
     """Loudness per 100 ms (0..1, from -60 dBFS to 0 dBFS), to spot where something happens."""
     cache = folder / "audio-activity.json"
     if _fresh(cache, [source]):
-        cached: dict[str, Any] = json.loads(cache.read_text())
+        cached: dict[str, Any] = json.loads(vault.read_text(cache))
         return cached
     levels: list[float] = []
-    with av.open(str(source)) as container:
+    with vault.open(source) as sealed, av.open(sealed, "r") as container:
         if not container.streams.audio:
             result: dict[str, Any] = {"bucket_s": AUDIO_BUCKET_S, "levels": []}
         else:
@@ -170,7 +170,6 @@ def audio_activity(source: Path, folder: Path) -> dict[str, Any]:
                 db = 10 * np.log10(power + 1e-10)
                 levels.append(round(float(np.clip((db + 60) / 60, 0, 1)), 3))
             result = {"bucket_s": AUDIO_BUCKET_S, "levels": levels}
-    cache.write_text(json.dumps(result))
-    cache.chmod(0o600)
+    vault.write_text(cache, json.dumps(result))
     _written(cache, [source])
     return result

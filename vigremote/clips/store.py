@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigremote.storage import NotFound, new_id
+from vigremote.vault.keyring import Keyring
 
 # The principles of attuned interaction and guidance (VIG), from the foundations up: the
 # default vocabulary practitioners tag moments with. An admin can change it.
@@ -112,8 +113,9 @@ class Still:
 
 
 class ClipStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, keyring: Keyring) -> None:
         self._db = db
+        self._keyring = keyring  # titles, notes and captions are sealed with the case's key
         self._db.executescript(SCHEMA)
         if self._db.execute("SELECT COUNT(*) FROM tags").fetchone()[0] == 0:
             self.set_tags(list(DEFAULT_TAGS))
@@ -131,9 +133,9 @@ class ClipStore:
                 clip_id,
                 clip["case_id"],
                 clip["recording_id"],
-                clip["title"],
+                self._keyring.seal_text(clip["case_id"], clip["title"]),
                 json.dumps(clip["tags"]),
-                clip["notes"],
+                self._keyring.seal_text(clip["case_id"], clip["notes"]),
                 clip["first_frame"],
                 clip["last_frame"],
                 clip["start_s"],
@@ -149,20 +151,27 @@ class ClipStore:
         row = self._db.execute("SELECT * FROM clips WHERE id = ?", (clip_id,)).fetchone()
         if row is None:
             raise NotFound("no such clip")
-        return _clip(row)
+        return self._clip(row)
 
     def clips_of(self, case_id: str) -> list[Clip]:
         rows = self._db.execute(
             "SELECT * FROM clips WHERE case_id = ? ORDER BY position, created_at", (case_id,)
         ).fetchall()
-        return [_clip(r) for r in rows]
+        return [self._clip(r) for r in rows]
 
     def update_clip(self, clip_id: str, **fields: Any) -> Clip:
         allowed = {"title", "tags", "notes", "first_frame", "last_frame", "start_s", "duration_s"}
+        case_id = self.clip(clip_id).case_id
         for name, value in fields.items():
             if name not in allowed:
                 raise ValueError(f"cannot change {name}")
-            stored = json.dumps(value) if name == "tags" else value
+            stored = (
+                json.dumps(value)
+                if name == "tags"
+                else self._keyring.seal_text(case_id, value)
+                if name in ("title", "notes")
+                else value
+            )
             self._db.execute(f"UPDATE clips SET {name} = ? WHERE id = ?", (stored, clip_id))
         return self.clip(clip_id)
 
@@ -189,7 +198,7 @@ class ClipStore:
                 still["recording_id"],
                 still["frame"],
                 still["time_s"],
-                still["caption"],
+                self._keyring.seal_text(still["case_id"], still["caption"]),
                 still["file_name"],
                 time.time(),
             ),
@@ -200,13 +209,13 @@ class ClipStore:
         row = self._db.execute("SELECT * FROM stills WHERE id = ?", (still_id,)).fetchone()
         if row is None:
             raise NotFound("no such still")
-        return Still(*[row[k] for k in row.keys()])
+        return self._still(row)
 
     def stills_of(self, case_id: str) -> list[Still]:
         rows = self._db.execute(
             "SELECT * FROM stills WHERE case_id = ? ORDER BY created_at", (case_id,)
         ).fetchall()
-        return [Still(*[r[k] for k in r.keys()]) for r in rows]
+        return [self._still(r) for r in rows]
 
     def delete_still(self, still_id: str) -> None:
         self._db.execute("DELETE FROM stills WHERE id = ?", (still_id,))
@@ -222,8 +231,14 @@ class ClipStore:
             self._db.execute("INSERT INTO tags VALUES (?, ?)", (name, position))
         return self.tags()
 
+    def _clip(self, row: sqlite3.Row) -> Clip:
+        values = {k: row[k] for k in row.keys()}
+        values["tags"] = json.loads(values["tags"])
+        values["title"] = self._keyring.open_text(values["title"])
+        values["notes"] = self._keyring.open_text(values["notes"])
+        return Clip(**values)
 
-def _clip(row: sqlite3.Row) -> Clip:
-    values = {k: row[k] for k in row.keys()}
-    values["tags"] = json.loads(values["tags"])
-    return Clip(**values)
+    def _still(self, row: sqlite3.Row) -> Still:
+        values = {k: row[k] for k in row.keys()}
+        values["caption"] = self._keyring.open_text(values["caption"])
+        return Still(**values)

@@ -17,6 +17,8 @@ purposes of the use, in the family's current consent (their latest word, for the
 
 Withdrawing a purpose therefore takes effect at once, everywhere: nothing here is remembered
 from the time of recording. "training" gates nothing yet: no feature uses material for training.
+"copies" lets the family have a page with their clips, if the organisation allows downloads
+(governance/copies.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ PURPOSE_NAMES = {
     "shared_review": "shared review with the family",
     "supervision": "supervision",
     "training": "training",
+    "copies": "copies of clips for the family",
 }
 
 

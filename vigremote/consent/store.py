@@ -25,8 +25,9 @@ from typing import Any
 from vigremote import messages
 from vigremote.config import Config
 from vigremote.storage import new_id
+from vigremote.vault.keyring import Keyring
 
-PURPOSES = ("analysis", "shared_review", "supervision", "training")
+PURPOSES = ("analysis", "shared_review", "supervision", "training", "copies")
 # How a consent reached the service: the family themselves, or a practitioner writing down a
 # withdrawal the family made another way.
 FAMILY_CHANNELS = ("in-call", "family-link")
@@ -142,7 +143,7 @@ def family_wording(
     builtin = {f.name: f.default for f in fields(Config) if f.name in _NOTES}
     in_language: dict[str, str] = wording.get("default_notes", {})
     notes = {
-        key: in_language.get(key, text) if text == builtin.get(key) else text
+        key: config.fill_periods(in_language.get(key, text) if text == builtin.get(key) else text)
         for key, text in config.consent_notes().items()
     }
     return wording_for(wording, session_kind) | notes
@@ -178,8 +179,9 @@ class Consent:
 
 
 class ConsentStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, keyring: Keyring) -> None:
         self._db = db
+        self._keyring = keyring  # a practitioner's note is sealed with the case's key
         self._db.executescript(SCHEMA)
         self._add_language_column()
         self._migrate_per_session_rows()
@@ -203,13 +205,23 @@ class ConsentStore:
         ).fetchone()
         if old is None:
             return
-        self._db.execute(
-            "INSERT OR IGNORE INTO case_consents (id, case_id, session_id, purposes,"
-            " wording_version, given_by, how, note, given_at, language)"
-            " SELECT id, case_id, session_id, purposes, wording_version, given_by, 'in-call', '',"
-            " given_at, ? FROM consents",
-            (DEFAULT_LANGUAGE,),
-        )
+        for row in self._db.execute("SELECT * FROM consents").fetchall():
+            self._db.execute(
+                "INSERT OR IGNORE INTO case_consents (id, case_id, session_id, purposes,"
+                " wording_version, given_by, how, note, given_at, language)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'in-call', ?, ?, ?)",
+                (
+                    row["id"],
+                    row["case_id"],
+                    row["session_id"],
+                    row["purposes"],
+                    row["wording_version"],
+                    row["given_by"],
+                    self._keyring.seal_text(row["case_id"], ""),  # no note, sealed as all are
+                    row["given_at"],
+                    DEFAULT_LANGUAGE,
+                ),
+            )
         self._db.execute("DROP TABLE consents")
 
     def record(
@@ -250,7 +262,7 @@ class ConsentStore:
                 version,
                 given_by,
                 how,
-                note,
+                self._keyring.seal_text(case_id, note),
                 consent.given_at,
                 language,
             ),
@@ -263,7 +275,7 @@ class ConsentStore:
             "SELECT * FROM case_consents WHERE case_id = ? ORDER BY given_at DESC, rowid DESC",
             (case_id,),
         ).fetchone()
-        return _consent(row) if row else None
+        return self._consent(row) if row else None
 
     def confirmed_in(self, session_id: str) -> bool:
         """Whether the family itself answered the consent question during this session."""
@@ -276,19 +288,18 @@ class ConsentStore:
         rows = self._db.execute(
             "SELECT * FROM case_consents WHERE case_id = ? ORDER BY given_at, rowid", (case_id,)
         ).fetchall()
-        return [_consent(r) for r in rows]
+        return [self._consent(r) for r in rows]
 
-
-def _consent(row: sqlite3.Row) -> Consent:
-    return Consent(
-        row["id"],
-        row["case_id"],
-        row["session_id"],
-        json.loads(row["purposes"]),
-        row["wording_version"],
-        row["given_by"],
-        row["how"],
-        row["note"],
-        row["given_at"],
-        row["language"],
-    )
+    def _consent(self, row: sqlite3.Row) -> Consent:
+        return Consent(
+            row["id"],
+            row["case_id"],
+            row["session_id"],
+            json.loads(row["purposes"]),
+            row["wording_version"],
+            row["given_by"],
+            row["how"],
+            self._keyring.open_text(row["note"]),
+            row["given_at"],
+            row["language"],
+        )

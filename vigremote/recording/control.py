@@ -19,7 +19,9 @@ from vigremote.paths import recording_dir
 from vigremote.recording.recorder import RECORDER_ID, Recorder
 from vigremote.recording.store import RecordingStore
 from vigremote.rooms import Participant, Room
-from vigremote.state import CONFIG, CONSENTS, RECORDINGS, STORE
+from vigremote.state import CONFIG, CONSENTS, RECORDINGS, STORE, VAULT
+from vigremote.vault.files import Vault
+from vigremote.vault.sealed import Tampered
 
 log = logging.getLogger(__name__)
 MAX_NOTE = 200
@@ -37,6 +39,7 @@ def recorder_of(app: web.Application, room: Room) -> Recorder:
         room,
         app[RECORDINGS],
         app[CONFIG].data_dir,
+        app[VAULT],
         room.broadcast,
         RECORDED_PUBLISHERS[room.kind],
         recorded_for(room.kind),
@@ -150,20 +153,32 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/cases/{case_id}/recordings", list_recordings)
 
 
-def probe_duration(paths: list[Path]) -> float:
+def probe_duration(vault: Vault, paths: list[Path]) -> float:
     """Seconds of video on disk, read from packet timestamps (no decoding)."""
     total = 0.0
     for path in paths:
         try:
-            with av.open(str(path)) as container:
+            with (
+                vault.open(path, allow_unfinished=True) as sealed,
+                av.open(sealed, "r") as container,
+            ):
                 last = 0.0
                 for packet in container.demux():
                     if packet.pts is not None and packet.time_base is not None:
                         last = max(last, float(packet.pts * packet.time_base))
                 total = max(total, last)
-        except (av.FFmpegError, OSError) as exc:
+        except (av.FFmpegError, OSError, Tampered) as exc:
             log.warning("could not read %s: %s", path, exc)
     return total
+
+
+def finish_segments(vault: Vault, paths: list[Path]) -> None:
+    """Segments a crash left open: mark their end, so they read as whole files again."""
+    for path in paths:
+        try:
+            vault.finish_unfinished(path)
+        except (OSError, Tampered) as exc:
+            log.error("recording segment %s could not be finished: %s", path, exc)
 
 
 async def recover_interrupted(app: web.Application) -> None:
@@ -174,6 +189,7 @@ async def recover_interrupted(app: web.Application) -> None:
         folder = recording_dir(data_dir, recording.case_id, recording.id)
         files = [folder / name for name in store.segments(recording.id)]
         files = [f for f in files if f.exists()]
-        duration = await asyncio.to_thread(probe_duration, files)
+        await asyncio.to_thread(finish_segments, app[VAULT], files)
+        duration = await asyncio.to_thread(probe_duration, app[VAULT], files)
         store.set_progress(recording.id, duration, sum(f.stat().st_size for f in files))
         log.warning("recording %s was interrupted; %.1f s kept", recording.id, duration)

@@ -8,23 +8,25 @@ A running review drops a deleted clip at once; a recording still being made is r
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+from typing import Any
 
 from aiohttp import web
 
 from vigremote.accounts import current_user
 from vigremote.cases import owned_case
-from vigremote.clips.analysis_api import job
 from vigremote.clips.clips_api import remove_clip_files
 from vigremote.httpjson import error
 from vigremote.paths import case_dir, recording_dir
 from vigremote.recording.recorder import RECORDER_ID, Recorder
+from vigremote.recording.store import Recording
 from vigremote.review.control import drop_from_reviews
 from vigremote.review.store import PlaylistItem
 from vigremote.state import CLIPS, CONFIG, MEDIA_LOCKS, RECORDINGS, ROOMS, STORE
 
 
-def _being_recorded(app: web.Application, case_id: str, recording_id: str) -> bool:
+def being_recorded(app: web.Application, case_id: str, recording_id: str) -> bool:
     for room in app[ROOMS].of_case(case_id):
         recorder = room.system(RECORDER_ID)
         if isinstance(recorder, Recorder) and recorder.recording is not None:
@@ -38,8 +40,17 @@ async def delete_recording(request: web.Request) -> web.Response:
     app = request.app
     recording = app[RECORDINGS].get(request.match_info["recording_id"])
     owned_case(app[STORE], user, recording.case_id)
-    if _being_recorded(app, recording.case_id, recording.id):
+    if being_recorded(app, recording.case_id, recording.id):
         raise error(409, "still-recording", "stop the recording before deleting it")
+    clips, stills = await remove_recording(app, recording, user.id, "recording-deleted")
+    return web.json_response({"deleted": recording.id, "clips": clips, "stills": stills})
+
+
+async def remove_recording(
+    app: web.Application, recording: Recording, actor: str, action: str, **why: Any
+) -> tuple[int, int]:
+    """Remove a recording's files and records, and its clips and stills with theirs; audited
+    as `action` by `actor`. Returns how many clips and stills went with it."""
     clip_store = app[CLIPS]
     clips = [c for c in clip_store.clips_of(recording.case_id) if c.recording_id == recording.id]
     stills = [s for s in clip_store.stills_of(recording.case_id) if s.recording_id == recording.id]
@@ -55,25 +66,28 @@ async def delete_recording(request: web.Request) -> web.Response:
             remove_clip_files(case_folder / "clips" / clip.file_name)
         for still in stills:
             (case_folder / "stills" / still.file_name).unlink(missing_ok=True)
-        shutil.rmtree(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
     # Under the recording's media lock: no remux or cut is writing into the folder meanwhile.
-    await job(request, recording.id, remove_files)
+    lock = app[MEDIA_LOCKS].setdefault(recording.id, asyncio.Lock())
+    async with lock:
+        await asyncio.to_thread(remove_files)
     for clip in clips:
         clip_store.delete_clip(clip.id)
     for still in stills:
         clip_store.delete_still(still.id)
     app[RECORDINGS].delete(recording.id)
     app[STORE].audit(
-        user.id,
-        "recording-deleted",
+        actor,
+        action,
         f"recording:{recording.id}",
         case=recording.case_id,
         clips=len(clips),
         stills=len(stills),
+        **why,
     )
     app[MEDIA_LOCKS].pop(recording.id, None)
-    return web.json_response({"deleted": recording.id, "clips": len(clips), "stills": len(stills)})
+    return len(clips), len(stills)
 
 
 def add_routes(app: web.Application) -> None:

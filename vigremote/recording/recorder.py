@@ -26,6 +26,7 @@ from vigremote.recording.store import Recording, RecordingStore
 from vigremote.recording.timeline import Track
 from vigremote.recording.writer import SegmentWriter, StoreWrites, TimedFrame
 from vigremote.rooms import Room
+from vigremote.vault.files import Vault
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Recorder:
         room: Room,
         store: RecordingStore,
         data_dir: Path,
+        vault: Vault,
         announce: Callable[[ServerMessage], Awaitable[None]],
         publishers: tuple[str, ...] = ("family",),
         required_purpose: str = "analysis",
@@ -72,6 +74,7 @@ class Recorder:
         self.room = room
         self.store = store
         self.data_dir = data_dir
+        self.vault = vault
         self._announce = announce
         self.publishers = publishers
         self.required_purpose = required_purpose
@@ -276,7 +279,7 @@ class Recorder:
         name = f"{prefix}-{self._segments:03d}.{_EXTENSIONS.get(codec.upper(), 'mkv')}"
         folder = recording_dir(self.data_dir, self.recording.case_id, self.recording.id)
         self.store.add_segment(self.recording.id, self._segments, name, codec)
-        track.writer = SegmentWriter(folder / name, self._writer_failed_threadsafe)
+        track.writer = SegmentWriter(self.vault, folder / name, self._writer_failed_threadsafe)
         track.codec = codec
 
     def _rotate_segment(self, track: Track) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigremote.storage import NotFound, new_id
+from vigremote.vault.keyring import Keyring
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
@@ -77,8 +78,9 @@ class Recording:
 
 
 class RecordingStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, keyring: Keyring) -> None:
         self._db = db
+        self._keyring = keyring  # mark notes (bookmarks) are sealed with the case's key
         self._db.executescript(SCHEMA)
 
     def add(self, case_id: str, session_id: str, consent_id: str, purposes: list[str]) -> Recording:
@@ -122,6 +124,13 @@ class RecordingStore:
             (duration_s, size_bytes, recording_id),
         )
 
+    def expire(self, recording_id: str) -> None:
+        """Its files were deleted by retention; the record stays for the clips cut from it."""
+        self._db.execute(
+            "UPDATE recordings SET status = 'expired', size_bytes = 0 WHERE id = ?",
+            (recording_id,),
+        )
+
     def mark_interrupted(self) -> list[str]:
         """At start-up: recordings left live by a crash become 'interrupted' (and stay usable)."""
         rows = self._db.execute(
@@ -157,10 +166,11 @@ class RecordingStore:
     def add_mark(self, recording_id: str, t_s: float, kind: str, note: str, by: str) -> None:
         if kind not in MARK_KINDS:
             raise ValueError(f"unknown mark kind {kind!r}")
+        case_id = self.get(recording_id).case_id
         self._db.execute(
             "INSERT INTO recording_marks (recording_id, t_s, kind, note, created_by, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (recording_id, t_s, kind, note, by, time.time()),
+            (recording_id, t_s, kind, self._keyring.seal_text(case_id, note), by, time.time()),
         )
 
     def marks(self, recording_id: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -169,7 +179,10 @@ class RecordingStore:
         if kind is not None:
             query, args = query + " AND kind = ?", (recording_id, kind)
         rows = self._db.execute(query + " ORDER BY t_s, id", args).fetchall()
-        return [{"t_s": r["t_s"], "kind": r["kind"], "note": r["note"]} for r in rows]
+        return [
+            {"t_s": r["t_s"], "kind": r["kind"], "note": self._keyring.open_text(r["note"])}
+            for r in rows
+        ]
 
 
 def _recording(row: sqlite3.Row) -> Recording:

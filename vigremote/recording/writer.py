@@ -2,17 +2,17 @@
 and the recorder's store writes, off the event loop too.
 
 Crash safety comes from the container: Matroska is written cluster by cluster, and we close a
-cluster every second and flush it to the OS, so a SIGKILL loses at most the open cluster; the
-file then decodes up to there with any FFmpeg-based reader. We fsync every few seconds as well,
-for power cuts. A write error (full disk) stops this writer and is reported; what is already on
-disk stays playable.
+cluster every second and flush it to the sealed file (vault/sealed.py), which seals what it
+holds to disk at least every half second, so a SIGKILL loses about a second at most; once the
+server has marked the file's end (Vault.finish_unfinished, at the next start) it decodes up to
+there. We fsync every few seconds as well, for power cuts. A write error (full disk) stops this
+writer and is reported; what is already on disk stays playable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
 import threading
 import time
@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import av
+
+from vigremote.vault.files import Vault
+from vigremote.vault.sealed import SealedFile
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +94,14 @@ class SegmentWriter:
 
     def __init__(
         self,
+        vault: Vault,
         path: Path,
         on_error: Callable[[BaseException], None],
         on_progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        self.vault = vault
         self.path = path
+        self._sink: SealedFile | None = None
         self._queue: queue.SimpleQueue[TimedFrame | None] = queue.SimpleQueue()
         self._on_error = on_error
         self._on_progress = on_progress
@@ -146,6 +152,8 @@ class SegmentWriter:
                 if frame.keyframe:
                     packet.is_keyframe = True
                 container.mux(packet)
+                assert self._sink is not None
+                self._sink.seal_if_due()
                 self.frames_written += 1
                 if self.first_pts_ms is None:
                     self.first_pts_ms = pts
@@ -174,11 +182,13 @@ class SegmentWriter:
             if frame is None:
                 return
             yield frame
+            if self._sink is not None:  # nothing new may come for a while (paused)
+                self._sink.seal_if_due()
 
     def _open(self, first: TimedFrame) -> tuple[Any, dict[str, Any]]:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        container = av.open(str(self.path), "w", format="matroska", options=_MUX_OPTIONS)
+        self._sink = self.vault.create(self.path)
+        self._sink.durable = True  # fsynced when closed: a finished segment survives a power cut
+        container = av.open(self._sink, "w", format="matroska", options=_MUX_OPTIONS)
         video: Any = container.add_stream(_VIDEO_STREAM.get(first.codec.upper(), "libvpx"), rate=30)
         video.time_base = MS
         if first.codec.upper() == "VP8":
@@ -192,12 +202,10 @@ class SegmentWriter:
         return container, {"video": video, "audio": audio}
 
     def _sync(self) -> None:
+        if self._sink is None or self._sink.closed:
+            return
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._sink.fsync()
         except OSError as exc:
             log.warning("fsync of %s failed: %s", self.path, exc)
 
@@ -205,15 +213,18 @@ class SegmentWriter:
         if container is None:
             return
         try:
-            container.close()
-        except (
-            BaseException
-        ) as exc:  # the disk may still be full: the clusters already written play
+            container.close()  # writes the cues, then closes the sealed file (its last chunk)
+        except BaseException as exc:  # the disk may still be full: what was sealed plays
             log.warning("closing %s failed: %r", self.path, exc)
             if self.failed is None:
                 self.failed = exc
                 self._on_error(exc)
-        self._sync()
+        finally:
+            if self._sink is not None and not self._sink.closed:
+                try:
+                    self._sink.close()
+                except OSError as exc:
+                    log.warning("sealing the end of %s failed: %r", self.path, exc)
 
 
 class StoreWrites:

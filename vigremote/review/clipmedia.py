@@ -24,6 +24,7 @@ from typing import Any
 import av
 
 from vigremote.clips.frames import FrameIndex, index_video
+from vigremote.vault.files import Vault
 
 _ENCODERS = {"VP8": "libvpx", "H264": "libx264"}
 _DECODERS = {"vp8": "vp8", "h264": "h264"}
@@ -63,12 +64,12 @@ class ClipMedia:
         return int(size * 8 / seconds) if seconds > 0 else PLAYING_BIT_RATE[1]
 
     @classmethod
-    def load(cls, path: Path) -> ClipMedia:
-        index = index_video(path)
+    def load(cls, vault: Vault, path: Path) -> ClipMedia:
+        index = index_video(vault, path)
         position = {pts: number for number, pts in enumerate(index.pts)}
         video: list[bytes] = [b""] * len(index)
         audio: list[tuple[int, bytes]] = []
-        with av.open(str(path)) as container:
+        with vault.open(path) as sealed, av.open(sealed, "r") as container:
             video_stream = container.streams.video[0]
             extradata = bytes(video_stream.codec_context.extradata or b"") or None
             for packet in container.demux():
@@ -205,9 +206,9 @@ def _playing_encoder(out_codec: str, width: int, height: int, bit_rate: int) -> 
     return encoder
 
 
-def still_keyframe(png: Path, out_codec: str) -> bytes:
+def still_keyframe(vault: Vault, png: Path, out_codec: str) -> bytes:
     """A still picture as one sharp keyframe (blocking)."""
-    with av.open(str(png)) as container:
+    with vault.open(png) as sealed, av.open(sealed, "r") as container:
         picture = next(container.decode(video=0))
     width, height = picture.width - picture.width % 2, picture.height - picture.height % 2
     picture = picture.reformat(width=width, height=height)

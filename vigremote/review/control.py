@@ -24,7 +24,7 @@ from vigremote.recording.recorder import Recorder
 from vigremote.review.player import Item, Player
 from vigremote.review.store import PlaylistItem
 from vigremote.rooms import Participant, Room
-from vigremote.state import CLIPS, CONFIG, RECORDINGS, REVIEWS, ROOMS, SIGNER, STORE
+from vigremote.state import CLIPS, CONFIG, RECORDINGS, REVIEWS, ROOMS, SIGNER, STORE, VAULT
 from vigremote.storage import NotFound
 
 MAX_ITEMS = 30
@@ -145,6 +145,7 @@ async def player_of(app: web.Application, room: Room) -> Player:
         room,
         _items(app, room),
         room.broadcast,
+        app[VAULT],
         app[CONFIG].video_codecs[0],
         current_purposes(app, room.case_id),
     )
@@ -165,7 +166,16 @@ async def drop_from_reviews(app: web.Application, case_id: str, gone: list[Playl
 
 
 def _note_event(app: web.Application, room: Room, action: str, detail: dict[str, Any]) -> None:
-    """Every playback event goes on the review recording's timeline; a pause is a chapter."""
+    """Every playback event goes on the review recording's timeline; a pause is a chapter.
+    What is put on screen for the family is a view of their material: audited."""
+    if action == "select":
+        app[STORE].audit(
+            "player",
+            f"{detail.get('kind')}-shown-in-review",
+            f"{detail.get('kind')}:{detail.get('id')}",
+            session=room.session_id,
+            case=room.case_id,
+        )
     recorder = room.system("recorder")
     if not isinstance(recorder, Recorder) or recorder.state not in ("recording", "paused"):
         return

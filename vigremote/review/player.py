@@ -27,6 +27,7 @@ from vigremote.messages import (
 )
 from vigremote.review.clipmedia import ClipCodec, ClipMedia, blank_keyframe, still_keyframe
 from vigremote.rooms import PLAYER, Room
+from vigremote.vault.files import Vault
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,12 @@ class Player:
         room: Room,
         items: list[Item],
         announce: Announce,
+        vault: Vault,
         out_codec: str = "VP8",
         purposes: tuple[str, ...] = (),
     ):
         self.room = room
+        self.vault = vault  # clips and stills are sealed files
         self._playlist = list(items)
         self._purposes = frozenset(purposes)
         # What may be shown now: the playlist less what the family's consent does not cover.
@@ -201,10 +204,12 @@ class Player:
             self.index, self.frame, self.pause_request, self.notice = index, 0, None, None
             if item.kind == "still":
                 self.media, self.codec = None, None
-                picture = await asyncio.to_thread(still_keyframe, item.path, self.out_codec)
+                picture = await asyncio.to_thread(
+                    still_keyframe, self.vault, item.path, self.out_codec
+                )
                 self._hold_bytes(picture)
             else:
-                self.media = await asyncio.to_thread(ClipMedia.load, item.path)
+                self.media = await asyncio.to_thread(ClipMedia.load, self.vault, item.path)
                 self.codec = ClipCodec(self.media, self.out_codec)
                 await self._hold(0)
             self._event("select", item=index, kind=item.kind, id=item.id)

@@ -14,11 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
-from vigremote.clips.analysis_api import owned_recording
+from vigremote.accounts import current_user
+from vigremote.clips.analysis_api import first_request_of_a_play, owned_recording
 from vigremote.clips.frames import cached_index
 from vigremote.httpjson import error
 from vigremote.paths import case_dir
-from vigremote.state import CLIPS, CONFIG, RECORDINGS
+from vigremote.state import CLIPS, CONFIG, RECORDINGS, STORE, VAULT
+from vigremote.vault.serve import sealed_response
 
 
 def _publisher(file_name: str) -> str:
@@ -52,7 +54,9 @@ async def timeline(request: web.Request) -> web.Response:
             if clip_id in shown:
                 continue
             clip = clips.clip(clip_id)
-            index = await asyncio.to_thread(cached_index, folder / clip.file_name)
+            index = await asyncio.to_thread(
+                cached_index, request.app[VAULT], folder / clip.file_name
+            )
             shown[clip_id] = {
                 "title": clip.title,
                 "media_url": f"/api/clips/{clip.id}/media",
@@ -79,7 +83,12 @@ async def segment_media(request: web.Request) -> web.StreamResponse:
         name = None
     if name is None or not (folder / name).exists():
         raise error(404, "not-found", "no such part of this recording")
-    return web.FileResponse(folder / name, headers={"Cache-Control": "private, no-store"})
+    if first_request_of_a_play(request):
+        user = current_user(request)
+        request.app[STORE].audit(user.id, "review-recording-served", f"recording:{recording.id}")
+    return await sealed_response(
+        request, request.app[VAULT], folder / name, {"Cache-Control": "private, no-store"}
+    )
 
 
 def add_routes(app: web.Application) -> None:

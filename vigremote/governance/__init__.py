@@ -1,0 +1,1 @@
+"""Information governance: erasure, access requests (export), retention and legal holds."""

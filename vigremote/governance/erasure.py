@@ -1,0 +1,112 @@
+"""Erase a family's case: every record, file, cache and key of it, leaving an audit tombstone.
+
+Order matters for "nothing recoverable": open calls of the case are ended first (no recorder
+is writing), then the case's key is deleted with its rows in one transaction (from then on no
+copy of any file or text of the case can be opened, wherever it lies), then the files go, and
+last SQLite's write-ahead log is checkpointed and truncated (`secure_delete` is on, so the
+freed pages were overwritten, not just unlinked). The audit trail keeps its entries, which hold
+only random ids, and gains a tombstone saying who erased the case, when, and how much.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from vigremote.paths import case_dir
+from vigremote.rooms import end_room
+from vigremote.state import CONFIG, MEDIA_LOCKS, RECORDINGS, ROOMS, STORE
+from vigremote.storage import checkpoint
+
+
+class OnLegalHold(Exception):
+    """The case is on legal hold: nothing of it may be deleted until the hold is lifted."""
+
+
+@dataclass(frozen=True)
+class Erased:
+    sessions: int
+    recordings: int
+    clips: int
+    stills: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "sessions": self.sessions,
+            "recordings": self.recordings,
+            "clips": self.clips,
+            "stills": self.stills,
+        }
+
+
+# Rows of a case, children before parents; each query takes the case id.
+_ROWS = (
+    ("review_items", "session_id IN (SELECT id FROM sessions WHERE case_id = ?)"),
+    ("family_codes", "session_id IN (SELECT id FROM sessions WHERE case_id = ?)"),
+    (
+        "recording_marks",
+        "recording_id IN (SELECT id FROM recordings WHERE case_id = ?)",
+    ),
+    (
+        "recording_segments",
+        "recording_id IN (SELECT id FROM recordings WHERE case_id = ?)",
+    ),
+    ("family_copies", "case_id = ?"),
+    ("clips", "case_id = ?"),
+    ("stills", "case_id = ?"),
+    ("recordings", "case_id = ?"),
+    ("case_consents", "case_id = ?"),
+    ("sessions", "case_id = ?"),
+    ("cases", "id = ?"),
+)
+
+
+async def erase_case(app: web.Application, case_id: str, actor: str, how: str) -> Erased:
+    """Erase the case now (OnLegalHold if it is held). `how` says by which route (audited)."""
+    store = app[STORE]
+    case = store.case(case_id)
+    if case.legal_hold is not None:
+        raise OnLegalHold("the case is on legal hold: lift the hold before erasing it")
+    for room in app[ROOMS].of_case(case_id):
+        await end_room(room)
+        await room.close()  # recorders finish their files before the files go
+    db = store.db
+    counts = Erased(
+        *(
+            int(
+                db.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE case_id = ?", (case_id,)
+                ).fetchone()[0]
+            )
+            for table in ("sessions", "recordings", "clips", "stills")
+        )
+    )
+    recording_ids = [r.id for r in app[RECORDINGS].of_case(case_id)]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table, where in _ROWS:
+            if table in tables:  # some are made on first use (family_codes)
+                db.execute(f"DELETE FROM {table} WHERE {where}", (case_id,))
+        store.keyring.erase_case(case_id)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    folder = case_dir(app[CONFIG].data_dir, case_id)
+    locks = [app[MEDIA_LOCKS].setdefault(rid, asyncio.Lock()) for rid in recording_ids]
+    for lock in locks:  # no thumbnail or cut is writing into the folder meanwhile
+        await lock.acquire()
+    try:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+    finally:
+        for lock in locks:
+            lock.release()
+    for rid in recording_ids:
+        app[MEDIA_LOCKS].pop(rid, None)
+    await asyncio.to_thread(checkpoint, db)
+    store.audit(actor, "case-erased", f"case:{case_id}", how=how, **counts.to_json())
+    return counts
