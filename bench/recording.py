@@ -95,12 +95,17 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
-def count_video_frames(paths: list[Path]) -> int:
-    """Decode every video frame: a file that only looks right on disk counts for nothing."""
+def count_video_frames(paths: list[Path], vault: Any = None) -> int:
+    """Decode every video frame: a file that only looks right on disk counts for nothing.
+    vigremote's files are sealed: they are read through the data folder's `vault` (a
+    vigremote.vault.files.Vault; not imported here, so the baseline's process never has it)."""
     total = 0
     for path in paths:
         try:
-            with av.open(str(path)) as container:
+            with (
+                vault.open(path) if vault else path.open("rb") as source,
+                av.open(source, "r") as container,
+            ):
                 total += sum(1 for _ in container.decode(video=0))
         except (av.FFmpegError, OSError, IndexError) as exc:
             print(f"  could not decode {path.name}: {exc}", file=sys.stderr)
@@ -271,10 +276,18 @@ def run_vigremote(work: Path, sessions: int, seconds: float, media: EncodedMedia
         )
     finally:
         stop_child(server)
-    for recording_id in recording_ids:
-        files = sorted(data.glob(f"cases/*/{recording_id}/segment-*"))
-        phase.files += [str(f.relative_to(data)) for f in files]
-        phase.frames_recorded.append(count_video_frames(files))
+    from vigremote.config import Config
+    from vigremote.keys import load_master_key
+    from vigremote.records import open_records
+
+    records = open_records(Config(data, master_key=load_master_key(data, create=False)))
+    try:
+        for recording_id in recording_ids:
+            files = sorted(data.glob(f"cases/*/{recording_id}/segment-*"))
+            phase.files += [str(f.relative_to(data)) for f in files]
+            phase.frames_recorded.append(count_video_frames(files, records.vault))
+    finally:
+        records.close()
     return phase
 
 
