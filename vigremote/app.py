@@ -35,16 +35,21 @@ from vigremote.state import (
     MEDIA_LOCKS,
     MESSAGE_HANDLERS,
     PASSWORDS,
+    RATINGS,
     RECORDINGS,
     RECORDS,
     REVIEWS,
     ROOMS,
     SIGNER,
     STORE,
+    SUPERVISION,
     VAULT,
     JoinHook,
     MessageHandler,
 )
+from vigremote.supervision import api as supervision_api
+from vigremote.supervision import log_api as supervision_log_api
+from vigremote.supervision.ratings import read_scale_file
 
 
 def create_app(config: Config) -> web.Application:
@@ -85,6 +90,8 @@ def create_app(config: Config) -> web.Application:
         consent_api,
         governance_api,
         family_copies,
+        supervision_api,
+        supervision_log_api,
         analysis_api,
         clips_api,
         review_control,
@@ -108,6 +115,10 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     app[RECORDINGS] = records.recordings
     app[CLIPS] = records.clips
     app[REVIEWS] = records.reviews
+    app[SUPERVISION] = records.supervision
+    app[RATINGS] = records.ratings
+    if config.sds_scale_file is not None:  # the organisation's scale, current from now on
+        records.ratings.load_scale(read_scale_file(config.sds_scale_file))
     await recording_control.recover_interrupted(app)
     yield
     store.log_audit_head()  # into the server's log, outside the data folder (audit.py)

@@ -26,6 +26,7 @@ from vigremote.governance import commands as governance_commands
 from vigremote.keys import MasterKeyError, derive, load_master_key, new_key_text
 from vigremote.records import open_records
 from vigremote.storage import ROLES_WITH_ACCOUNTS, Conflict, Store
+from vigremote.supervision import commands as supervision_commands
 
 DEMO_USER = "demo"
 
@@ -57,6 +58,8 @@ def _config(args: argparse.Namespace) -> Config:
         retain_audit_days=args.retain_audit_days,
         downloads_allowed=args.allow_downloads,
         family_copies_days=args.family_copies_days,
+        sds_scale_file=Path(args.sds_scale) if args.sds_scale else None,
+        accreditation_file=Path(args.accreditation) if args.accreditation else None,
     )
 
 
@@ -285,6 +288,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="days a family's copies page works (it can be switched off before)",
     )
     parser.add_argument(
+        "--sds-scale",
+        help="the organisation's VIG-SDS scale (JSON: name, items, levels); "
+        "a neutral placeholder is used without it",
+    )
+    parser.add_argument(
+        "--accreditation",
+        help="the accreditation scheme's targets and milestones (JSON); a placeholder without it",
+    )
+    parser.add_argument(
         "--org-contact",
         help="one sentence for families: whom to contact, e.g. "
         "'Questions? Call the Family Team on 01234 567890.'",
@@ -334,6 +346,7 @@ def parser() -> argparse.ArgumentParser:
     generate = keys.add_parser("generate", help="print a new master key (base64) to keep safe")
     generate.set_defaults(func=cmd_keys_generate)
     governance_commands.register(sub, keys, _common, _config)
+    supervision_commands.register(sub, _common, _config)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="action", required=True

@@ -102,6 +102,10 @@ class Config:
     # only if it also agreed to keep copies (consent purpose "copies"), for this many days.
     downloads_allowed: bool = False
     family_copies_days: int = 30
+    # Supervision: the organisation's rating scale and accreditation scheme (None: the shipped
+    # placeholders in vigremote/data).
+    sds_scale_file: Path | None = None
+    accreditation_file: Path | None = None
     # Told to families with the consent question (plain sentences; each organisation sets its own;
     # {raw_days} and {closed_days} are replaced by the retention periods above).
     retention_text: str = (

@@ -9,6 +9,8 @@ from aiohttp import web
 from vigremote import __version__
 from vigremote.governance import api as governance_api
 from vigremote.governance import copies as family_copies
+from vigremote.supervision import api as supervision_api
+from vigremote.supervision import log_api as supervision_log_api
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _CSRF: list[dict[str, list[str]]] = [{"cookie": [], "csrf": []}]
@@ -189,6 +191,8 @@ def document() -> dict[str, Any]:
             **_consent_paths(),
             **governance_api.openapi_paths(_op, _path_param),
             **family_copies.openapi_paths(_op, _path_param),
+            **supervision_api.openapi_paths(_op, _path_param),
+            **supervision_log_api.openapi_paths(_op, _path_param),
             "/api/sessions/{session_id}": {
                 "parameters": session_id,
                 "get": _op("A session and who is in it now", write=False),

@@ -137,4 +137,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/review/{session_id}", _page("review.html"))
     app.router.add_get("/replay/{recording_id}", _page("replay.html"))
     app.router.add_get("/audit", _page("audit.html"))
+    app.router.add_get("/supervision", _page("supervision.html"))
+    app.router.add_get("/progress", _page("progress.html"))
     app.router.add_static("/static/", web_dir, follow_symlinks=False)

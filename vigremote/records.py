@@ -19,6 +19,8 @@ from vigremote.migrations import migrate, stamp_new
 from vigremote.recording.store import RecordingStore
 from vigremote.review.store import ReviewStore
 from vigremote.storage import Store
+from vigremote.supervision.ratings import RatingsStore
+from vigremote.supervision.store import SupervisionStore
 from vigremote.vault.files import Vault
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ class Records:
     recordings: RecordingStore
     clips: ClipStore
     reviews: ReviewStore
+    supervision: SupervisionStore
+    ratings: RatingsStore
     migrated: list[str] = field(default_factory=list)  # what opening the folder changed
 
     def close(self) -> None:
@@ -54,6 +58,8 @@ def open_records(config: Config) -> Records:
             RecordingStore(store.db, store.keyring),
             ClipStore(store.db, store.keyring),
             ReviewStore(store.db),
+            SupervisionStore(store.db, store.keyring),
+            RatingsStore(store.db),
         )
         if new:
             stamp_new(store.db)

@@ -17,6 +17,8 @@ from vigremote.records import Records
 from vigremote.review.store import ReviewStore
 from vigremote.rooms import Participant, Room, Rooms
 from vigremote.storage import Store
+from vigremote.supervision.ratings import RatingsStore
+from vigremote.supervision.store import SupervisionStore
 from vigremote.throttle import GuessThrottle, LoginThrottle
 from vigremote.vault.files import Vault
 
@@ -47,3 +49,7 @@ CLIPS = web.AppKey("clips", ClipStore)
 # One media job (remux, thumbnails, cut) at a time per recording.
 MEDIA_LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("media_locks")
 REVIEWS = web.AppKey("reviews", ReviewStore)
+# Who supervises whom, shares and comments (supervision/).
+SUPERVISION = web.AppKey("supervision", SupervisionStore)
+# The supervision log and VIG-SDS ratings (supervision/ratings.py).
+RATINGS = web.AppKey("ratings", RatingsStore)

@@ -210,6 +210,10 @@ class Store:
             raise NotFound("no such user")
         return _user(row)
 
+    def users(self) -> list[User]:
+        rows = self._db.execute("SELECT * FROM users ORDER BY username").fetchall()
+        return [_user(r) for r in rows]
+
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._db.execute(
             "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)

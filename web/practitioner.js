@@ -226,6 +226,7 @@ async function showRecordings(caseId, deletes) {
       replay.className = 'button replay';
       actions.append(replay);
     }
+    if (r.kind === 'review' && r.allowed.replay) actions.append(shareButton('recording', r.id, 'The recorded review'));
     if (!r.allowed.analyse && !(r.kind === 'review' && r.allowed.replay)) {
       const why = document.createElement('span');
       why.textContent = 'Not available: the family has not agreed (or has withdrawn).';
@@ -250,6 +251,27 @@ async function showRecordings(caseId, deletes) {
   }
   labelCells($('recordings', HTMLTableElement));
   await showClips(caseId, recordings);
+}
+
+/**
+ * "Share with my supervisor" for a recorded review or a still (the server checks the family's
+ * consent and says why it refuses).
+ * @param {'recording'|'still'} kind @param {string} id @param {string} what
+ */
+function shareButton(kind, id, what) {
+  const share = document.createElement('button');
+  share.type = 'button';
+  share.textContent = 'Share with my supervisor';
+  share.className = 'share';
+  share.addEventListener('click', async () => {
+    try {
+      await api('POST', '/api/shares', { kind, id });
+      notify(`${what} is shared with your supervisor (see Supervision).`, 8);
+    } catch (error) {
+      tell(/** @type {Error} */ (error).message);
+    }
+  });
+  return share;
 }
 
 /**
@@ -303,6 +325,12 @@ async function showClips(caseId, recordings) {
       trim.className = 'button';
       actions.append(trim);
     }
+    if (clip.available) {
+      button('Share with my supervisor', async () => {
+        await api('POST', '/api/shares', { kind: 'clip', id: clip.id });
+        notify(`“${clip.title}” is shared with your supervisor (see Supervision).`, 8);
+      }, '', 'share');
+    }
     button('Delete', async () => {
       if (window.confirm(`Delete the clip "${clip.title}"?`)) await api('DELETE', `/api/clips/${clip.id}`);
     }, '', 'delete');
@@ -326,6 +354,7 @@ async function showClips(caseId, recordings) {
     const caption = document.createElement('figcaption');
     caption.textContent = `${still.caption || 'Still'} (frame ${still.frame})`;
     figure.append(image, caption);
+    if (still.available) figure.append(shareButton('still', still.id, 'The still'));
     box.append(figure);
   }
 }
@@ -336,6 +365,10 @@ $('login-form').addEventListener('submit', async (/** @type {SubmitEvent} */ eve
   try {
     const data = await api('POST', '/api/login', Object.fromEntries(form));
     setCsrf(data.csrf);
+    if (data.user.role === 'supervisor') {
+      window.location.href = '/supervision'; // a supervisor has no cases, only trainees' shares
+      return;
+    }
     $('who').textContent = data.user.name;
     $('audit-link').hidden = data.user.role !== 'admin';
     $('logout').hidden = false;
@@ -418,6 +451,10 @@ window.addEventListener('hashchange', route);
 (async () => {
   try {
     const me = await whoAmI();
+    if (me.user.role === 'supervisor') {
+      window.location.href = '/supervision';
+      return;
+    }
     $('who').textContent = me.user.name;
     $('audit-link').hidden = me.user.role !== 'admin';
     $('logout').hidden = false;

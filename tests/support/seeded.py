@@ -27,7 +27,7 @@ from tests.support.browser import new_desktop_context, new_phone_context
 from tests.support.recordings import make_recording, seed_recording
 from vigremote.cases import FAMILY_PARTICIPANT_ID
 from vigremote.paths import recording_dir
-from vigremote.state import CONSENTS, RECORDINGS, SIGNER, VAULT
+from vigremote.state import CONSENTS, RATINGS, RECORDINGS, SIGNER, SUPERVISION, VAULT
 from vigremote.storage import new_id
 
 Size = Literal["phone", "laptop"]
@@ -169,6 +169,22 @@ def _visits(url: str, seed: dict[str, str]) -> list[Visit]:
             "admin",
             f"{url}/audit",
             "document.querySelectorAll('#audit tbody tr').length > 3",
+        ),
+        Visit(
+            "supervision",
+            "practitioner",
+            f"{url}/supervision",
+            _shown("#viewer") + " && document.querySelectorAll('#comments li').length"
+            " && document.querySelector('#viewer-media video').readyState >= 1",
+            clicks=("#shares button.open-share",),
+        ),
+        Visit(
+            "progress",
+            "practitioner",
+            f"{url}/progress",
+            _shown("#entry") + " && document.querySelector('#chart').complete"
+            " && document.querySelector('#chart').naturalWidth > 0",
+            clicks=("#log button.open-entry",),
         ),
         Visit(
             "family-copies",
@@ -331,6 +347,19 @@ async def _seed(server: RunningServer) -> Seeded:
         ended = await _post(http, sessions, csrf)
         await _post(http, f"{url}/api/sessions/{ended['session']['id']}/end", csrf)
         copies = await _post(http, f"{url}/api/cases/{case_id}/family-copies", csrf)
+        trainee = server.store.user_by_name(PRACTITIONER)
+        assert trainee is not None
+        supervisor = server.add_user("sam", role="supervisor")
+        server.app[SUPERVISION].link(trainee.id, supervisor.id, "seed")
+        shared = await _post(
+            http, f"{url}/api/shares", csrf, {"kind": "clip", "id": items[0]["id"]}
+        )
+        comment = {"frame": 5, "tag": "strength", "text": "Mum waits for his cue"}
+        await _post(http, f"{url}/api/shares/{shared['share']['id']}/comments", csrf, comment)
+        ratings = server.app[RATINGS]
+        entry = ratings.add(trainee.id, supervisor.id, "face-to-face", 1_764_000_000, 3600, "seed")
+        _, scale = ratings.current_scale()
+        ratings.rate(entry, "self", trainee.id, {i["id"]: 3 for i in scale["items"]})
     finally:
         await http.close()
     review_id = review["session"]["id"]

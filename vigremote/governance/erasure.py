@@ -55,6 +55,8 @@ _ROWS = (
         "recording_id IN (SELECT id FROM recordings WHERE case_id = ?)",
     ),
     ("family_copies", "case_id = ?"),
+    ("share_comments", "share_id IN (SELECT id FROM shares WHERE case_id = ?)"),
+    ("shares", "case_id = ?"),
     ("clips", "case_id = ?"),
     ("stills", "case_id = ?"),
     ("recordings", "case_id = ?"),

@@ -107,6 +107,7 @@ def export_case(records: Records, data_dir: Path, case_id: str, sink: IO[bytes])
         add_json("stills.json", [s.to_json() for s in stills])
         add_json("reviews.json", reviews)
         add_json("audit.json", audit)
+        add_json("supervision.json", _supervision_json(records, case_id))
         archive.writestr(
             "index.html", _index(case.label, sessions, consents, recordings, files, audit)
         )
@@ -118,6 +119,22 @@ def export_case(records: Records, data_dir: Path, case_id: str, sink: IO[bytes])
         "audit_entries": len(audit),
         "files": len(files),
     }
+
+
+def _supervision_json(records: Records, case_id: str) -> list[dict[str, Any]]:
+    """What of the family was shared in supervision, with the comments made on it."""
+    supervision = records.supervision
+    return [
+        {
+            "share": share.id,
+            "kind": share.kind,
+            "item": share.item_id,
+            "shared_at": share.created_at,
+            "withdrawn_at": share.withdrawn_at,
+            "comments": [c.to_json() for c in supervision.comments(share.id)],
+        }
+        for share in supervision.of_case(case_id)
+    ]
 
 
 def _consent_json(consent: Any) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Supervision: trainees, their supervisors and peer groups, shares, comments."""
