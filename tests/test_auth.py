@@ -107,13 +107,13 @@ def test_token_round_trip_carries_the_identity() -> None:
     assert signer.verify(again).participant_id == "U1"
 
 
-@pytest.mark.parametrize("role", ["family", "practitioner", "observer"])
+@pytest.mark.parametrize("role", ["family", "practitioner", "observer", "supervisor"])
 def test_every_participant_role_round_trips(role: str) -> None:
     signer = TokenSigner(KEY)
     assert signer.verify(signer.issue("S9", role, "P", "N", 60)).role == role
 
 
-@pytest.mark.parametrize("role", ["admin", "supervisor", "", "Family"])
+@pytest.mark.parametrize("role", ["admin", "trainee", "", "Family"])
 def test_issuing_for_a_role_that_is_not_a_participant_is_refused(role: str) -> None:
     with pytest.raises(ValueError, match="unknown role"):
         TokenSigner(KEY).issue("S1", role, "P", "N", 60)

@@ -48,6 +48,7 @@ from vigremote.state import (
     MessageHandler,
 )
 from vigremote.supervision import api as supervision_api
+from vigremote.supervision import call as supervision_call
 from vigremote.supervision import log_api as supervision_log_api
 from vigremote.supervision.ratings import read_scale_file
 
@@ -67,7 +68,7 @@ def create_app(config: Config) -> web.Application:
         "consent": consent_messages.handle_consent,
         "record": recording_control.handle_record,
         "bookmark": recording_control.handle_bookmark,
-        "review": review_control.handle_review,
+        "review": supervision_call.handle_command,  # shared reviews and supervision calls
         "muted": presence.handle_muted,
     }
     app[MESSAGE_HANDLERS] = handlers
@@ -75,6 +76,7 @@ def create_app(config: Config) -> web.Application:
         consent_messages.on_join,
         recording_control.on_join,
         review_control.on_join,
+        supervision_call.on_join,
     ]
     app[JOIN_HOOKS] = join_hooks
     app.cleanup_ctx.append(_stores)
@@ -92,6 +94,7 @@ def create_app(config: Config) -> web.Application:
         family_copies,
         supervision_api,
         supervision_log_api,
+        supervision_call,
         analysis_api,
         clips_api,
         review_control,

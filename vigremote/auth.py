@@ -25,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 log = logging.getLogger(__name__)
 
 # Families and system participants have no account; the others log in.
-PARTICIPANT_ROLES = ("family", "practitioner", "observer")
+PARTICIPANT_ROLES = ("family", "practitioner", "observer", "supervisor")
 _ALGORITHM = "HS256"
 T = TypeVar("T")
 

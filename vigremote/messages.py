@@ -38,6 +38,7 @@ ReviewAction = Literal[
     "accept-pause",
     "dismiss-pause",
     "request-pause",
+    "hand-over",
 ]
 ReviewPlayState = Literal["empty", "still", "playing", "paused"]
 MEDIA_KINDS: tuple[MediaKind, ...] = ("audio", "video")
@@ -213,7 +214,8 @@ class Bookmark(TypedDict):
 class ReviewCommand(TypedDict):
     """Drive the shared review's player (the practitioner); the family may only send
     request-pause. seek takes `frame`, step `delta` (-1 or 1), speed `speed` (0.25, 0.5, 1),
-    loop `on`, select `item` (an index in the playlist)."""
+    loop `on`, select `item` (an index in the playlist). In a supervision call the driver drives,
+    and hand-over gives that to the participant `to`."""
 
     type: Literal["review"]
     action: ReviewAction
@@ -222,6 +224,7 @@ class ReviewCommand(TypedDict):
     speed: NotRequired[float]
     on: NotRequired[bool]
     item: NotRequired[int]
+    to: NotRequired[str]
 
 
 class Muted(TypedDict):
@@ -304,6 +307,14 @@ class Bookmarked(TypedDict):
     note: str
 
 
+class Driver(TypedDict):
+    """Who drives the player in a supervision call (their participant id and name)."""
+
+    type: Literal["driver"]
+    id: str
+    name: str
+
+
 class ReviewState(TypedDict):
     """The shared review's player: which item of the playlist shows (-1: none), which frame of
     how many, the first frame's number in the recording, speed, loop, the family's pending
@@ -358,6 +369,7 @@ ServerMessage = (
     | RecordingStatus
     | Bookmarked
     | ReviewState
+    | Driver
     | ErrorMessage
 )
 

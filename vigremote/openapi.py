@@ -10,6 +10,7 @@ from vigremote import __version__
 from vigremote.governance import api as governance_api
 from vigremote.governance import copies as family_copies
 from vigremote.supervision import api as supervision_api
+from vigremote.supervision import call as supervision_call
 from vigremote.supervision import log_api as supervision_log_api
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -193,6 +194,7 @@ def document() -> dict[str, Any]:
             **family_copies.openapi_paths(_op, _path_param),
             **supervision_api.openapi_paths(_op, _path_param),
             **supervision_log_api.openapi_paths(_op, _path_param),
+            **supervision_call.openapi_paths(_op, _path_param),
             "/api/sessions/{session_id}": {
                 "parameters": session_id,
                 "get": _op("A session and who is in it now", write=False),

@@ -139,4 +139,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/audit", _page("audit.html"))
     app.router.add_get("/supervision", _page("supervision.html"))
     app.router.add_get("/progress", _page("progress.html"))
+    app.router.add_get("/supervision-call/{call_id}", _page("supervision-call.html"))
     app.router.add_static("/static/", web_dir, follow_symlinks=False)

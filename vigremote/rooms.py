@@ -25,7 +25,15 @@ CLOSE_POLICY = 1008  # a socket closed for a policy reason (revoked link, logged
 # Who sees whom in a filming session: the practitioner (and any observer) watch the family;
 # the family sees the practitioner only if the practitioner turns their camera on.
 _WATCHES = {"family": "practitioner", "practitioner": "family", "observer": "family"}
-_PUBLISHES = {"family": "family", "practitioner": "practitioner"}
+_PUBLISHES = {"family": "family", "practitioner": "practitioner", "supervisor": "supervisor"}
+# In a supervision call the trainee (as "practitioner") and their supervisor see each other;
+# peers (as observers) see the trainee. Everyone gets the clip.
+_CALL_WATCHES = {
+    "practitioner": "supervisor",
+    "supervisor": "practitioner",
+    "observer": "practitioner",
+}
+CLIP_ROOMS = ("review", "supervision")
 
 
 def publisher_watched_by(role: str) -> str | None:
@@ -50,9 +58,10 @@ PLAYER = "player"
 
 def layout(room_kind: str, role: str) -> list[SlotSpec]:
     """The slots a browser offers, in order: its camera both ways, and in a review the clip."""
-    watched, publishes = publisher_watched_by(role), feed_published_by(role) is not None
+    watched = _CALL_WATCHES.get(role) if room_kind == "supervision" else publisher_watched_by(role)
+    publishes = feed_published_by(role) is not None
     slots = [SlotSpec("camera", kind, watched, publishes) for kind in MEDIA_KINDS]
-    if room_kind == "review":
+    if room_kind in CLIP_ROOMS:
         slots += [SlotSpec("clip", kind, PLAYER, False) for kind in MEDIA_KINDS]
     return slots
 

@@ -35,6 +35,8 @@ from vigremote.rooms import (
 )
 from vigremote.state import CONFIG, JOIN_HOOKS, MESSAGE_HANDLERS, ROOMS, SIGNER, STORE
 from vigremote.storage import NotFound, Session
+from vigremote.supervision.call import KIND as CALL_KIND
+from vigremote.supervision.call import call_session
 from vigremote.turn import ice_servers_for
 
 log = logging.getLogger(__name__)
@@ -88,20 +90,29 @@ class Connection:
         except InvalidToken as exc:
             raise ProtocolError(str(exc), CLOSE_POLICY) from None
         try:
-            session = self.app[STORE].session(identity.session_id)
+            session = self._session(identity.session_id)
         except NotFound:
             raise ProtocolError("this link is not valid", CLOSE_POLICY) from None
+        if session.kind == CALL_KIND and identity.role == "family":
+            raise ProtocolError("a family link never joins a supervision call", CLOSE_POLICY)
         if not session.is_open:
             raise ProtocolError("the session has ended", CLOSE_ENDED)
         self._check_not_revoked(identity, session)
         self.room = self.app[ROOMS].open(session.id, session.case_id, session.kind)
         return identity
 
+    def _session(self, session_id: str) -> Session:
+        """A case's session, or a supervision call (supervision/call.py)."""
+        try:
+            return self.app[STORE].session(session_id)
+        except NotFound:
+            return call_session(self.app, session_id)
+
     def _check_not_revoked(self, identity: Identity, session: Session) -> None:
         """A replaced family link, or a practitioner token whose login ended, is refused."""
         if identity.role == "family" and not link_in_force(session, identity.token_id):
             raise ProtocolError("this link was replaced by a newer one", CLOSE_POLICY)
-        if identity.role == "practitioner":
+        if identity.role in ("practitioner", "supervisor") or identity.login_id:
             login = self.app[STORE].login(identity.login_id) if identity.login_id else None
             if login is None or login.user.id != identity.participant_id:
                 raise ProtocolError("please log in again", CLOSE_POLICY)

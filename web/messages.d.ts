@@ -8,7 +8,7 @@ export type RecordAction = 'start' | 'pause' | 'resume' | 'stop';
 
 export type RecordingState = 'idle' | 'recording' | 'paused' | 'stopping' | 'stopped' | 'failed';
 
-export type ReviewAction = 'play' | 'pause' | 'seek' | 'step' | 'speed' | 'loop' | 'select' | 'accept-pause' | 'dismiss-pause' | 'request-pause';
+export type ReviewAction = 'play' | 'pause' | 'seek' | 'step' | 'speed' | 'loop' | 'select' | 'accept-pause' | 'dismiss-pause' | 'request-pause' | 'hand-over';
 
 export type ReviewPlayState = 'empty' | 'still' | 'playing' | 'paused';
 
@@ -199,7 +199,8 @@ export interface Bookmark {
 /**
  * Drive the shared review's player (the practitioner); the family may only send
  * request-pause. seek takes `frame`, step `delta` (-1 or 1), speed `speed` (0.25, 0.5, 1),
- * loop `on`, select `item` (an index in the playlist).
+ * loop `on`, select `item` (an index in the playlist). In a supervision call the driver drives,
+ * and hand-over gives that to the participant `to`.
  */
 export interface ReviewCommand {
   type: 'review';
@@ -209,6 +210,7 @@ export interface ReviewCommand {
   speed?: number;
   on?: boolean;
   item?: number;
+  to?: string;
 }
 
 /**
@@ -297,6 +299,15 @@ export interface Bookmarked {
 }
 
 /**
+ * Who drives the player in a supervision call (their participant id and name).
+ */
+export interface Driver {
+  type: 'driver';
+  id: string;
+  name: string;
+}
+
+/**
  * The shared review's player: which item of the playlist shows (-1: none), which frame of
  * how many, the first frame's number in the recording, speed, loop, the family's pending
  * pause request, and a notice (why an item was taken off the screen).
@@ -335,4 +346,4 @@ export type ClientMessage = Hello | Offer | Candidate | Ping | Control | End | G
 /**
  * Every message the server sends (a page narrows it by `type`).
  */
-export type ServerMessage = Welcome | Answer | Pong | Control | Participants | Ended | ConsentState | RecordingStatus | Bookmarked | ReviewState | ErrorMessage;
+export type ServerMessage = Welcome | Answer | Pong | Control | Participants | Ended | ConsentState | RecordingStatus | Bookmarked | ReviewState | Driver | ErrorMessage;

@@ -1,6 +1,7 @@
 // The practitioner's shared-review page: drive the clip the server plays into the call.
 import { api, whoAmI } from './api.js';
 import { $, cannotOpen, familyWords, mediaWords, tell } from './ui.js';
+import { renderPlayer, wirePlayerControls } from './player-view.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
 const sessionId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
@@ -30,29 +31,7 @@ function command(fields) {
 /** @param {import('./protocol.js').ReviewState} next */
 function renderState(next) {
   state = next;
-  const names = { playing: 'Playing', paused: 'Paused', still: 'Showing a still', empty: 'Nothing to show' };
-  $('review-state').textContent = state.notice || names[state.state] || state.state;
-  $('review-frame').textContent = String(state.frame);
-  $('review-frame').dataset.frame = String(state.frame);
-  $('review-frames').textContent = String(state.frames);
-  $('source-frame').textContent = String(state.first_frame + state.frame);
-  $('review-speed').textContent = String(state.speed);
-  $('play').textContent = state.state === 'playing' ? 'Pause' : 'Play';
-  $('scrub', HTMLInputElement).max = String(Math.max(0, state.frames - 1));
-  $('scrub', HTMLInputElement).value = String(state.frame);
-  $('loop', HTMLInputElement).checked = state.loop;
-  const list = $('playlist');
-  list.replaceChildren();
-  next.items.forEach((item, index) => {
-    const entry = document.createElement('li');
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = `${item.kind === 'still' ? '🖼 ' : ''}${item.title}`;
-    button.className = index === next.item ? 'primary' : '';
-    button.addEventListener('click', () => command({ action: 'select', item: index }));
-    entry.append(button);
-    list.append(entry);
-  });
+  renderPlayer(next, command);
   const request = state.pause_request;
   $('pause-request').hidden = !request;
   if (request) $('request-frame').textContent = String(request.frame);
@@ -212,16 +191,9 @@ function endedView(/** @type {string} */ text) {
   tell(`${text} Your camera and microphone are off. Use “← Case” to go back.`);
 }
 
-$('play').addEventListener('click', () => command({ action: state && state.state === 'playing' ? 'pause' : 'play' }));
-$('step-back').addEventListener('click', () => command({ action: 'step', delta: -1 }));
-$('step-forward').addEventListener('click', () => command({ action: 'step', delta: 1 }));
+wirePlayerControls(command, () => state);
 $('prev-item').addEventListener('click', () => state && command({ action: 'select', item: Math.max(0, state.item - 1) }));
 $('next-item').addEventListener('click', () => state && command({ action: 'select', item: Math.min(state.items.length - 1, state.item + 1) }));
-$('scrub').addEventListener('change', () => command({ action: 'seek', frame: Number($('scrub', HTMLInputElement).value) }));
-$('loop').addEventListener('change', () => command({ action: 'loop', on: $('loop', HTMLInputElement).checked }));
-for (const button of document.querySelectorAll('.speed')) {
-  button.addEventListener('click', () => command({ action: 'speed', speed: Number(/** @type {HTMLElement} */ (button).dataset.speed) }));
-}
 $('accept-pause').addEventListener('click', () => command({ action: 'accept-pause' }));
 $('dismiss-pause').addEventListener('click', () => command({ action: 'dismiss-pause' }));
 $('toggle-camera').addEventListener('click', () => toggle('video').catch(() => tell('The camera could not be opened.')));

@@ -176,6 +176,36 @@ async function showShares() {
   }
   if (!shares.length) body.textContent = 'Nothing is shared yet.';
   labelCells($('shares', HTMLTableElement));
+  showCallButtons(shares);
+}
+
+/**
+ * One "Start a call" per trainee: the server plays their shared clips and stills into it.
+ * @param {ShareInfo[]} shares
+ */
+function showCallButtons(shares) {
+  const box = $('call-buttons');
+  box.replaceChildren();
+  /** @type {Map<string, ShareInfo[]>} */
+  const byTrainee = new Map();
+  for (const share of shares.filter((s) => s.kind !== 'recording')) {
+    byTrainee.set(share.trainee.id, [...(byTrainee.get(share.trainee.id) || []), share]);
+  }
+  for (const [, mine] of byTrainee) {
+    const start = document.createElement('button');
+    start.type = 'button';
+    start.className = 'primary start-call';
+    start.textContent = `Start a call on ${mine[0].trainee.name}'s shared clips`;
+    start.addEventListener('click', async () => {
+      try {
+        const { call } = await api('POST', '/api/supervision-calls', { shares: mine.map((s) => s.id) });
+        window.location.href = call.url;
+      } catch (error) {
+        tell(/** @type {Error} */ (error).message);
+      }
+    });
+    box.append(start);
+  }
 }
 
 /**

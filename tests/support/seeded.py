@@ -179,6 +179,13 @@ def _visits(url: str, seed: dict[str, str]) -> list[Visit]:
             clicks=("#shares button.open-share",),
         ),
         Visit(
+            "supervision-call",
+            "practitioner",
+            f"{url}{seed['supervision_call']}",
+            "document.querySelector('#driver').textContent === 'you'"
+            " && document.querySelectorAll('#playlist li').length",
+        ),
+        Visit(
             "progress",
             "practitioner",
             f"{url}/progress",
@@ -356,6 +363,9 @@ async def _seed(server: RunningServer) -> Seeded:
         )
         comment = {"frame": 5, "tag": "strength", "text": "Mum waits for his cue"}
         await _post(http, f"{url}/api/shares/{shared['share']['id']}/comments", csrf, comment)
+        supervision_call = await _post(
+            http, f"{url}/api/supervision-calls", csrf, {"shares": [shared["share"]["id"]]}
+        )
         ratings = server.app[RATINGS]
         entry = ratings.add(trainee.id, supervisor.id, "face-to-face", 1_764_000_000, 3600, "seed")
         _, scale = ratings.current_scale()
@@ -379,6 +389,7 @@ async def _seed(server: RunningServer) -> Seeded:
         "other_recording": other.id,
         "other_session": other.session_id,
         "copies_link": copies["url"],
+        "supervision_call": supervision_call["call"]["url"],
     }
     return Seeded(server, case_id, seed["recording"], _visits(url, seed))
 

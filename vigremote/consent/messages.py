@@ -87,6 +87,10 @@ async def announce_change(app: web.Application, case_id: str, consent: Consent) 
         confirmed = consents.confirmed_in(room.session_id)
         await room.broadcast(consent_message(consent, room, confirmed))
         await room.consent_changed(tuple(consent.purposes))
+    # Supervision calls show several families' material: each call re-checks its items.
+    for room in app[ROOMS].all():
+        if room.kind == "supervision":
+            await room.consent_changed(tuple(consent.purposes))
 
 
 async def on_join(app: web.Application, room: Room, participant: Participant) -> None:

@@ -54,6 +54,8 @@ async def handle_record(
     """{"type": "record", "action": "start" | "pause" | "resume" | "stop"}."""
     action = message.get("action")
     role = participant.role
+    if room.kind == "supervision":
+        raise UserError("not-allowed", "supervision calls are not recorded")
     recorder = recorder_of(app, room)
     if action == "start":
         if role != "practitioner":

@@ -214,6 +214,12 @@ async def handle_review(
         return
     if participant.role != "practitioner":
         raise UserError("not-allowed", "only the practitioner controls the clips")
+    await drive(player, message)
+
+
+async def drive(player: Player, message: dict[str, Any]) -> None:
+    """Carry out a command on the player (the caller has checked who may give it)."""
+    action = message.get("action")
     try:
         if action == "play":
             await player.play()

@@ -1,0 +1,144 @@
+// A supervision call: the server plays a trainee's shared clips and stills to everyone in the
+// call; the driver (shown to all) plays, pauses, seeks and steps, and hands control over.
+import { api, whoAmI } from './api.js';
+import { $, cannotOpen, mediaWords, tell } from './ui.js';
+import { renderPlayer, wirePlayerControls } from './player-view.js';
+import { ServerConnection, signallingUrl } from './protocol.js';
+
+const callId = decodeURIComponent(window.location.pathname.split('/').pop() || '');
+/** @type {import('./protocol.js').ReviewState|null} */ let state = null;
+let me = '';
+let driver = '';
+let ended = false;
+
+/** @type {ServerConnection} */
+const connection = new ServerConnection(signallingUrl(), async () => {
+  const { token } = await api('POST', `/api/supervision-calls/${callId}/join-token`);
+  return token;
+});
+
+/** @param {Omit<import('./messages').ReviewCommand, 'type'>} fields */
+function command(fields) {
+  connection.send({ type: 'review', ...fields });
+}
+
+/** Only the driver's controls work; everyone sees who drives. */
+function showDriving() {
+  const driving = driver === me && !ended;
+  for (const control of document.querySelectorAll('.controls:not(.session-controls) button, .controls input, #scrub, #hand-over button, #hand-over select, #playlist button')) {
+    /** @type {HTMLButtonElement|HTMLInputElement|HTMLSelectElement} */ (control).disabled = !driving;
+  }
+}
+
+/** @param {import('./protocol.js').ReviewState} next */
+function renderState(next) {
+  state = next;
+  renderPlayer(next, command);
+  showDriving();
+}
+
+connection.onlinkstate = (linkState) => {
+  if (ended) return;
+  $('live-state').textContent = linkState === 'connected' ? 'Connected' : linkState;
+  $('live-state').dataset.state = linkState;
+};
+connection.onmediastate = (mediaState) => {
+  if (!ended) $('live-state').textContent = mediaWords(mediaState);
+};
+connection.onremotestream = (stream, slot) => {
+  const video = $(slot === 'clip' ? 'clip-video' : 'remote-video', HTMLVideoElement);
+  video.srcObject = stream;
+};
+connection.onparticipants = (participants) => {
+  const select = $('hand-to', HTMLSelectElement);
+  select.replaceChildren();
+  for (const person of participants) {
+    if (person.id === me || person.role === 'player' || person.role === 'recorder') continue;
+    const option = document.createElement('option');
+    option.value = person.id;
+    option.textContent = person.name;
+    select.append(option);
+  }
+};
+connection.onmessage = (message) => {
+  if (ended) return;
+  if (message.type === 'review-state') renderState(message);
+  if (message.type === 'driver') {
+    driver = message.id;
+    $('driver').textContent = message.id === me ? 'you' : message.name;
+    $('driver').dataset.driver = message.id;
+    showDriving();
+  }
+};
+connection.onusererror = (_code, message) => tell(message);
+connection.onended = () => endedView('The call has ended.');
+connection.onfatal = (code, reason) => {
+  endedView(`Disconnected: ${reason}`);
+  if (code === 403 || code === 404) cannotOpen('This call cannot be opened', reason);
+};
+
+/** Camera and microphone: nothing is opened until asked. @param {'audio'|'video'} kind */
+async function toggle(kind) {
+  const current = connection.localTracks[kind];
+  if (current) {
+    current.stop();
+    await connection.setLocalTrack(kind, null);
+    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = null;
+  } else {
+    const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
+    await connection.setLocalTrack(kind, stream.getTracks()[0]);
+    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = stream;
+  }
+  const on = Boolean(connection.localTracks[kind]);
+  const button = $(kind === 'video' ? 'toggle-camera' : 'toggle-mic');
+  button.setAttribute('aria-pressed', String(on));
+  button.textContent = `Turn my ${kind === 'video' ? 'camera' : 'microphone'} ${on ? 'off' : 'on'}`;
+}
+
+function endedView(/** @type {string} */ text) {
+  ended = true;
+  connection.close();
+  for (const kind of /** @type {('audio'|'video')[]} */ (['audio', 'video'])) {
+    const track = connection.localTracks[kind];
+    if (track) track.stop();
+    connection.localTracks[kind] = null;
+  }
+  for (const id of ['self-view', 'remote-video', 'clip-video']) $(id, HTMLVideoElement).srcObject = null;
+  $('live-state').textContent = 'Call ended';
+  $('live-state').dataset.state = 'ended';
+  for (const control of document.querySelectorAll('main button, main input, main select')) {
+    /** @type {HTMLButtonElement} */ (control).disabled = true;
+  }
+  tell(`${text} Use “← Supervision” to go back.`);
+}
+
+wirePlayerControls(command, () => state);
+$('hand-over').addEventListener('submit', (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  const to = $('hand-to', HTMLSelectElement).value;
+  if (to) command({ action: 'hand-over', to });
+});
+$('toggle-camera').addEventListener('click', () => toggle('video').catch(() => tell('The camera could not be opened.')));
+$('toggle-mic').addEventListener('click', () => toggle('audio').catch(() => tell('The microphone could not be opened.')));
+$('end-call').addEventListener('click', async () => {
+  if (!window.confirm('End this call for everyone? Its length goes into the supervision log.')) return;
+  try {
+    await api('POST', `/api/supervision-calls/${callId}/end`);
+  } catch (error) {
+    tell(/** @type {Error} */ (error).message);
+  }
+});
+
+(async () => {
+  try {
+    ({ user: { id: me } } = await whoAmI());
+    const info = await api('GET', `/api/supervision-calls/${callId}`);
+    $('title').textContent = `Supervision call: ${info.trainee}'s shared items`;
+    $('end-call').hidden = info.role === 'observer';
+  } catch (error) {
+    cannotOpen('This call cannot be opened', /** @type {Error} */ (error).message);
+    return;
+  }
+  showDriving();
+  await connection.start();
+})();
