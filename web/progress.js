@@ -139,8 +139,8 @@ function openEntry(id) {
 async function change(act, said) {
   try {
     await act();
-    notify(said);
     await Promise.all([showProgress(), showLog()]);
+    notify(said); // once the page shows what changed
   } catch (error) {
     tell(/** @type {Error} */ (error).message);
   }

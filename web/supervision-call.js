@@ -48,6 +48,8 @@ connection.onmediastate = (mediaState) => {
 connection.onremotestream = (stream, slot) => {
   const video = $(slot === 'clip' ? 'clip-video' : 'remote-video', HTMLVideoElement);
   video.srcObject = stream;
+  // A face is shown once a picture arrives: never an empty box.
+  if (slot !== 'clip') video.onresize = () => { $('remote-face').hidden = !(video.videoWidth > 0); };
 };
 connection.onparticipants = (participants) => {
   const select = $('hand-to', HTMLSelectElement);
@@ -90,6 +92,7 @@ async function toggle(kind) {
     if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = stream;
   }
   const on = Boolean(connection.localTracks[kind]);
+  if (kind === 'video') $('self-face').hidden = !on;
   const button = $(kind === 'video' ? 'toggle-camera' : 'toggle-mic');
   button.setAttribute('aria-pressed', String(on));
   button.textContent = `Turn my ${kind === 'video' ? 'camera' : 'microphone'} ${on ? 'off' : 'on'}`;

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS supervision_calls (
     items TEXT NOT NULL,
     created_at REAL NOT NULL,
     together_at REAL,
-    ended_at REAL
+    ended_at REAL,
+    supervisor_joined INTEGER NOT NULL DEFAULT 0
 )"""
 
 
@@ -150,7 +151,7 @@ async def open_call(request: web.Request) -> web.Response:
     call = Call(new_id(), trainees.pop(), user.id, items, time.time(), None, None)
     with _calls(app) as db:
         db.execute(
-            "INSERT INTO supervision_calls VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+            "INSERT INTO supervision_calls VALUES (?, ?, ?, ?, ?, NULL, NULL, 0)",
             (call.id, call.trainee_id, user.id, json.dumps(items), call.created_at),
         )
     app[STORE].audit(user.id, "supervision-call-opened", f"call:{call.id}", items=len(items))
@@ -223,9 +224,20 @@ async def end_call(request: web.Request) -> web.Response:
             db.execute("UPDATE supervision_calls SET ended_at = ? WHERE id = ?", (now, call.id))
         duration = now - call.together_at if call.together_at else 0.0
         if duration > 0:
+            # With the supervisor it is supervision (hours); among peers, a peer supervision.
+            joined = (
+                _calls(app)
+                .execute("SELECT supervisor_joined FROM supervision_calls WHERE id = ?", (call.id,))
+                .fetchone()[0]
+            )
             supervisor = app[SUPERVISION].supervisor_of(call.trainee_id) or call.opened_by
             app[RATINGS].add(
-                call.trainee_id, supervisor, "call", call.together_at or now, duration, "call"
+                call.trainee_id,
+                supervisor,
+                "call" if joined else "peer",
+                call.together_at or now,
+                duration,
+                "call",
             )
         app[STORE].audit(
             user.id, "supervision-call-ended", f"call:{call.id}", seconds=round(duration)
@@ -300,6 +312,12 @@ async def on_join(app: web.Application, room: Room, participant: Participant) ->
     else:
         participant.outbox.send(player.driver_message())
     participant.outbox.send(player.status())
+    if participant.role == "supervisor":
+        with _calls(app) as db:
+            db.execute(
+                "UPDATE supervision_calls SET supervisor_joined = 1 WHERE id = ?",
+                (room.session_id,),
+            )
     if len(members) >= 2 and player.call.together_at is None:
         now = time.time()
         with _calls(app) as db:
