@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -180,7 +181,7 @@ def backup_database(db: sqlite3.Connection, keyring: Keyring, data_dir: Path, at
     """A consistent copy of the database (SQLite's backup API), sealed, in <data>/backups.
     `vigremote backup unseal` gives back the SQLite file."""
     folder = ensure_private_dir(data_dir / "backups")
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{os.getpid()}"
     plain = folder / f"vigremote-{stamp}-v{at}.sqlite3.part"
     target = folder / f"vigremote-{stamp}-v{at}.sqlite3.sealed"
     copy = sqlite3.connect(plain)

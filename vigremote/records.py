@@ -7,8 +7,12 @@ and the domain stores sharing one SQLite connection.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vigremote.audit import AUDIT_SEAL_KEY
 from vigremote.clips.store import ClipStore
@@ -42,8 +46,25 @@ class Records:
         self.store.close()
 
 
+@contextmanager
+def _opening(data_dir: Path) -> Iterator[None]:
+    """One process at a time brings a data folder up to date (several commands, or a command
+    and a server, may start together): the others wait, then find nothing left to do."""
+    with open(data_dir / ".opening.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def open_records(config: Config) -> Records:
     ensure_private_dir(config.data_dir)
+    with _opening(config.data_dir):
+        return _open(config)
+
+
+def _open(config: Config) -> Records:
     new = not config.db_path.exists()
     store = Store(
         config.db_path,
