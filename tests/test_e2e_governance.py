@@ -122,3 +122,18 @@ async def test_the_audit_page_filters_for_an_admin_and_refuses_a_practitioner(
         await practitioner.goto(f"{server.url}/audit")
         await practitioner.wait_for_selector("#cannot-open:not([hidden])")
         await says(practitioner, "#cannot-open-text", "nly an admin can read")
+
+
+async def test_the_cases_list_warns_before_a_deletion(server: RunningServer) -> None:
+    alice = server.add_user("alice")
+    case = server.store.add_case(alice.id, "Closed long ago")
+    closed = time.time() - (server.config.retain_days_after_close - 3) * 86400
+    server.store.set_case_closed(case.id, closed)
+    server.store.add_case(alice.id, "Still open")
+    async with launch_browser() as browser:
+        page = await (await new_desktop_context(browser)).new_page()
+        await log_in(page, server, "alice")
+        await page.wait_for_selector("#cases .deletion-soon")
+        items = await page.locator("#cases li").all_text_contents()
+        warned = [i for i in items if "will be deleted on" in i]
+        assert len(warned) == 1 and warned[0].startswith("Closed long ago"), items

@@ -412,3 +412,25 @@ async def test_deletion_dates_follow_the_records(server: RunningServer) -> None:
         assert deletes[made.id] == pytest.approx(ended + days * DAY)
     finally:
         await http.close()
+
+
+async def test_the_cases_list_warns_of_what_is_deleted_soon(server: RunningServer) -> None:
+    import aiohttp
+
+    alice = server.add_user("alice")
+    soon = server.store.add_case(alice.id, "Closed long ago")
+    later = server.store.add_case(alice.id, "Closed last week")
+    now = time.time()
+    server.store.set_case_closed(soon.id, now - (server.config.retain_days_after_close - 5) * DAY)
+    server.store.set_case_closed(later.id, now - 7 * DAY)
+    async with aiohttp.ClientSession() as http:
+        await login(http, server, "alice")
+        async with http.get(f"{server.url}/api/retention/soon") as response:
+            body = await response.json()
+    assert list(body["cases"]) == [soon.id]
+    assert body["cases"][soon.id] == pytest.approx(now + 5 * DAY, abs=60)
+    server.store.set_legal_hold(soon.id, {"reason": "court", "by": "Alice", "at": now})
+    async with aiohttp.ClientSession() as http:
+        await login(http, server, "alice")
+        async with http.get(f"{server.url}/api/retention/soon") as response:
+            assert (await response.json())["cases"] == {}  # on hold: nothing goes

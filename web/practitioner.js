@@ -66,7 +66,7 @@ function showLogin() {
 }
 
 async function showCases() {
-  const { cases } = await api('GET', '/api/cases');
+  const [{ cases }, soon] = await Promise.all([api('GET', '/api/cases'), api('GET', '/api/retention/soon')]);
   const list = $('cases');
   list.replaceChildren();
   for (const c of cases) {
@@ -75,6 +75,12 @@ async function showCases() {
     link.href = `#case/${c.id}`;
     link.textContent = c.label;
     item.append(link);
+    if (soon.cases[c.id]) {
+      const warning = document.createElement('span');
+      warning.className = 'deletion-soon';
+      warning.textContent = ` Something will be deleted on ${day(soon.cases[c.id])}: open the case to see what.`;
+      item.append(warning);
+    }
     list.append(item);
   }
   if (!cases.length) list.textContent = 'No cases yet.';

@@ -185,6 +185,19 @@ async def who_has_seen(request: web.Request) -> web.Response:
     return web.json_response({"views": entries})
 
 
+async def deleted_soon(request: web.Request) -> web.Response:
+    """My cases with something due for deletion within the warning period (the cases list
+    shows them, so the warning reaches the practitioner before they open the case)."""
+    user = current_user(request)
+    records, config = request.app[RECORDS], request.app[CONFIG]
+    soon = {}
+    for case in records.store.cases_of(user.id):
+        due = retention.warnings(records, config, case)
+        if due:
+            soon[case.id] = min(d.at for d in due)
+    return web.json_response({"cases": soon, "warn_days": config.retention_warn_days})
+
+
 async def audit_list(request: web.Request) -> web.Response:
     """The organisation's audit trail (admins): ?actor= &action= &object= &since= &until=
     &limit= (newest first, 200 unless said)."""
@@ -224,6 +237,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/api/cases/{case_id}", erase)
     app.router.add_get("/api/cases/{case_id}/views", who_has_seen)
     app.router.add_get("/api/audit", audit_list)
+    app.router.add_get("/api/retention/soon", deleted_soon)
 
 
 def openapi_paths(op: Any, param: Any) -> dict[str, Any]:
@@ -254,4 +268,7 @@ def openapi_paths(op: Any, param: Any) -> dict[str, Any]:
             "get": op("Who has seen this family's films", write=False),
         },
         "/api/audit": {"get": op("The audit trail, filtered (admins)", write=False)},
+        "/api/retention/soon": {
+            "get": op("My cases with something to be deleted soon, and when", write=False)
+        },
     }
