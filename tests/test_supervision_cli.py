@@ -3,29 +3,18 @@ with the history kept, a peer group, and clear refusals that change nothing."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.support.vaults import TEST_MASTER_KEY
+from tests.test_governance_cli import run as run_command
 from vigremote.config import Config
 from vigremote.records import open_records
 
-TIMEOUT = 60
-
 
 def run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"VIGREMOTE_MASTER_KEY": base64.b64encode(TEST_MASTER_KEY).decode()}
-    return subprocess.run(
-        [sys.executable, "-m", "vigremote.cli", *args, "--data", str(data)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env=env,
-    )
+    return run_command(data, TEST_MASTER_KEY, *args)
 
 
 def test_links_history_and_groups_from_the_command_line(tmp_path: Path) -> None:

@@ -52,15 +52,13 @@ async def governance(request: web.Request) -> web.Response:
     """The case's closing, hold, deletion dates and warnings, for the case page."""
     case = _case(request)
     records, config = request.app[RECORDS], request.app[CONFIG]
+    due = retention.due_of_case(records, config, case)  # read once, shown three ways
     return web.json_response(
         {
             "case": case.to_json(),
-            "deletes": retention.deletion_dates(records, config, case),
-            "due": [
-                d.to_json() | _started(records, d)
-                for d in retention.due_of_case(records, config, case)
-            ],
-            "warnings": [d.to_json() for d in retention.warnings(records, config, case)],
+            "deletes": retention.deletion_dates(due),
+            "due": [d.to_json() | _started(records, d) for d in due],
+            "warnings": [d.to_json() for d in retention.due_soon(due, config, case)],
             "warn_days": config.retention_warn_days,
             "downloads_allowed": config.downloads_allowed,
         }

@@ -116,12 +116,9 @@ def due_of_case(records: Records, config: Config, case: Case) -> list[Due]:
     return sorted(found, key=lambda d: d.at)
 
 
-def deletion_dates(records: Records, config: Config, case: Case) -> dict[str, float]:
+def deletion_dates(due: list[Due]) -> dict[str, float]:
     """{recording id or "case": when it goes} for the pages' "will be deleted on …"."""
-    dates = {
-        d.id if d.kind == "recording" else "case": d.at for d in due_of_case(records, config, case)
-    }
-    return dates
+    return {d.id if d.kind == "recording" else "case": d.at for d in due}
 
 
 async def sweep(app: web.Application, now: float | None = None) -> list[Due]:
@@ -208,8 +205,13 @@ async def retention_job(app: web.Application) -> AsyncIterator[None]:
 
 def warnings(records: Records, config: Config, case: Case, now: float | None = None) -> list[Due]:
     """What of the case goes within `retention_warn_days` (nothing while on legal hold)."""
+    return due_soon(due_of_case(records, config, case), config, case, now)
+
+
+def due_soon(due: list[Due], config: Config, case: Case, now: float | None = None) -> list[Due]:
+    """Of the case's dated items (due_of_case), those within the warning period."""
     if case.legal_hold is not None:
         return []
     now = time.time() if now is None else now
     horizon = now + config.retention_warn_days * DAY
-    return [d for d in due_of_case(records, config, case) if d.at <= horizon]
+    return [d for d in due if d.at <= horizon]

@@ -31,7 +31,7 @@ from vigremote.httpjson import error, read_json, text_field
 from vigremote.paths import case_dir, recording_dir
 from vigremote.state import CLIPS, CONFIG, RECORDINGS, STORE, SUPERVISION, VAULT
 from vigremote.storage import NotFound, User
-from vigremote.supervision.store import KINDS, SUPERVISOR, TAGS, Share
+from vigremote.supervision.store import KINDS, SUPERVISOR, TAGS, Share, account_with_role
 from vigremote.vault.serve import sealed_response
 
 USE = "supervise"
@@ -134,10 +134,10 @@ def _admin(request: web.Request) -> User:
 
 
 def _account(request: web.Request, username: object, role: str) -> User:
-    found = request.app[STORE].user_by_name(str(username)) if isinstance(username, str) else None
-    if found is None or found.role != role:
-        raise error(400, "bad-field", f"{username!r} is not a {role}'s username")
-    return found
+    try:
+        return account_with_role(request.app[STORE], username, role)
+    except ValueError as exc:
+        raise error(400, "bad-field", str(exc)) from None
 
 
 async def create_link(request: web.Request) -> web.Response:

@@ -13,26 +13,19 @@ from typing import Any
 
 from vigremote.config import Config
 from vigremote.records import open_records
-from vigremote.storage import Store, User
 from vigremote.supervision.portfolio import portfolio_html
 from vigremote.supervision.progress import load_thresholds, progress
 from vigremote.supervision.ratings import BadScale, read_scale_file
+from vigremote.supervision.store import account_with_role
 
 ConfigOf = Callable[[argparse.Namespace], Config]
-
-
-def _account(store: Store, username: str, role: str) -> User:
-    user = store.user_by_name(username)
-    if user is None or user.role != role:
-        raise ValueError(f"{username!r} is not a {role}'s username")
-    return user
 
 
 def cmd_link(args: argparse.Namespace, config_of: ConfigOf) -> int:
     records = open_records(config_of(args))
     try:
-        trainee = _account(records.store, args.trainee, "practitioner")
-        supervisor = _account(records.store, args.supervisor, "supervisor")
+        trainee = account_with_role(records.store, args.trainee, "practitioner")
+        supervisor = account_with_role(records.store, args.supervisor, "supervisor")
         link = records.supervision.link(trainee.id, supervisor.id, "cli")
         records.store.audit(
             "cli", "supervision-linked", f"user:{trainee.id}", supervisor=supervisor.id
@@ -52,7 +45,7 @@ def cmd_group(args: argparse.Namespace, config_of: ConfigOf) -> int:
         names = [m.strip() for m in args.members.split(",") if m.strip()]
         if len(names) < 2:
             raise ValueError("a peer group needs at least two trainees")
-        ids = [_account(records.store, name, "practitioner").id for name in names]
+        ids = [account_with_role(records.store, name, "practitioner").id for name in names]
         group_id = records.supervision.add_group(args.name, ids)
         records.store.audit("cli", "peer-group-made", f"group:{group_id}", members=ids)
     except ValueError as exc:
@@ -98,7 +91,7 @@ def cmd_portfolio(args: argparse.Namespace, config_of: ConfigOf) -> int:
     config = config_of(args)
     records = open_records(config)
     try:
-        trainee = _account(records.store, args.trainee, "practitioner")
+        trainee = account_with_role(records.store, args.trainee, "practitioner")
         figures = progress(records, trainee.id, load_thresholds(config.accreditation_file))
         with open(args.out, "x", encoding="utf-8") as out:
             out.write(portfolio_html(records, trainee.id, figures))

@@ -46,37 +46,35 @@ def load_thresholds(path: Path | None = None) -> dict[str, Any]:
     return dict(data)
 
 
-def cycles_of_case(records: Records, case_id: str) -> int:
-    store = records.store
-    kind = {s.id: s.kind for s in store.sessions_of(case_id)}
+def case_history(records: Records, case_id: str) -> tuple[list[float], list[float]]:
+    """When the case's filmings were recorded, and when its finished shared reviews began."""
+    sessions = records.store.sessions_of(case_id)
+    kind = {s.id: s.kind for s in sessions}
     filmings = sorted(
         r.started_at
         for r in records.recordings.of_case(case_id)
         if kind.get(r.session_id) == "filming" and r.status not in FAILED
     )
-    reviews = sorted(
-        s.created_at for s in store.sessions_of(case_id) if s.kind == "review" and s.ended_at
-    )
+    reviews = sorted(s.created_at for s in sessions if s.kind == "review" and s.ended_at)
+    return filmings, reviews
+
+
+def count_cycles(filmings: list[float], reviews: list[float]) -> int:
+    """Each review completes the cycle of the latest earlier filming no review completed."""
     used: set[int] = set()
-    cycles = 0
     for review_at in reviews:
         earlier = [i for i, t in enumerate(filmings) if t < review_at and i not in used]
         if earlier:
             used.add(earlier[-1])
-            cycles += 1
-    return cycles
+    return len(used)
 
 
 def figures(records: Records, trainee_id: str) -> dict[str, float]:
     families = cycles = 0
     for case in records.store.cases_of(trainee_id):
-        kind = {s.id: s.kind for s in records.store.sessions_of(case.id)}
-        filmed = any(
-            kind.get(r.session_id) == "filming" and r.status not in FAILED
-            for r in records.recordings.of_case(case.id)
-        )
-        families += filmed
-        cycles += cycles_of_case(records, case.id)
+        filmings, reviews = case_history(records, case.id)
+        families += bool(filmings)
+        cycles += count_cycles(filmings, reviews)
     log = records.ratings.of_trainee(trainee_id)
     seconds = sum(s.duration_s for s in log if s.kind in ("call", "face-to-face"))
     return {

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from vigremote.storage import NotFound, new_id
+from vigremote.storage import NotFound, Store, User, new_id
 from vigremote.vault.keyring import Keyring
 
 KINDS = ("clip", "still", "recording")
@@ -121,6 +121,14 @@ class Comment:
             "created_at": self.created_at,
             "edited_at": self.edited_at,
         }
+
+
+def account_with_role(store: Store, username: object, role: str) -> User:
+    """The account called `username`, if it has this role; ValueError saying so otherwise."""
+    found = store.user_by_name(username) if isinstance(username, str) else None
+    if found is None or found.role != role:
+        raise ValueError(f"{username!r} is not a {role}'s username")
+    return found
 
 
 class SupervisionStore:
