@@ -1,6 +1,7 @@
 // The practitioner's shared-review page: drive the clip the server plays into the call.
 import { api, whoAmI } from './api.js';
 import { $, cannotOpen, familyWords, mediaWords, tell } from './ui.js';
+import { toggleDevice } from './devices.js';
 import { renderPlayer, wirePlayerControls } from './player-view.js';
 import { ServerConnection, recordingTimer, signallingUrl } from './protocol.js';
 
@@ -143,21 +144,8 @@ function showMyMedia() {
 /** Nothing is opened until the practitioner asks: each button turns one device on or off. */
 async function toggle(/** @type {'audio'|'video'} */ kind) {
   if (ended) return;
-  const current = connection.localTracks[kind];
-  if (current) {
-    current.stop();
-    await connection.setLocalTrack(kind, null);
-    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = null;
-  } else {
-    const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
-    const track = stream.getTracks()[0];
-    if (ended) {
-      track.stop(); // the review ended while the browser was asking
-      return;
-    }
-    await connection.setLocalTrack(kind, track);
-    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = stream;
-  }
+  // Not wanted any more if the review ended while the browser was asking.
+  if (await toggleDevice(connection, kind, $('self-view', HTMLVideoElement), () => !ended) === null) return;
   showMyMedia();
   sendMuted();
 }

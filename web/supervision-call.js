@@ -2,6 +2,7 @@
 // call; the driver (shown to all) plays, pauses, seeks and steps, and hands control over.
 import { api, whoAmI } from './api.js';
 import { $, cannotOpen, mediaWords, tell } from './ui.js';
+import { toggleDevice } from './devices.js';
 import { renderPlayer, wirePlayerControls } from './player-view.js';
 import { ServerConnection, signallingUrl } from './protocol.js';
 
@@ -81,16 +82,7 @@ connection.onfatal = (code, reason) => {
 
 /** Camera and microphone: nothing is opened until asked. @param {'audio'|'video'} kind */
 async function toggle(kind) {
-  const current = connection.localTracks[kind];
-  if (current) {
-    current.stop();
-    await connection.setLocalTrack(kind, null);
-    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = null;
-  } else {
-    const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
-    await connection.setLocalTrack(kind, stream.getTracks()[0]);
-    if (kind === 'video') $('self-view', HTMLVideoElement).srcObject = stream;
-  }
+  if (await toggleDevice(connection, kind, $('self-view', HTMLVideoElement), () => !ended) === null) return;
   const on = Boolean(connection.localTracks[kind]);
   if (kind === 'video') $('self-face').hidden = !on;
   const button = $(kind === 'video' ? 'toggle-camera' : 'toggle-mic');
