@@ -1,7 +1,7 @@
 // The admin's audit page: the organisation's audit trail, filtered by who, what, which object
 // and when (the server checks the role; anyone else gets "only an admin can read it").
 import { api, ApiError, whoAmI } from './api.js';
-import { $, cannotOpen, labelCells, tell } from './ui.js';
+import { $, cannotOpen, cells, labelCells, tell } from './ui.js';
 
 /** @typedef {{at: number, actor: string, actor_name: string, action: string, object: string, detail: Record<string, unknown>}} Entry */
 
@@ -31,11 +31,7 @@ async function show() {
     const row = document.createElement('tr');
     const who = e.actor_name === e.actor ? e.actor : `${e.actor_name} (${e.actor})`;
     const detail = Object.entries(e.detail).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ');
-    for (const text of [new Date(e.at * 1000).toLocaleString(), who, e.action, e.object, detail]) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells([new Date(e.at * 1000).toLocaleString(), who, e.action, e.object, detail]));
     body.append(row);
   }
   $('audit-count').textContent = entries.length

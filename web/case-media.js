@@ -2,7 +2,7 @@
 // is deleted), clips, stills, what can go into a shared review, and sharing with a supervisor.
 import { api } from './api.js';
 import { day } from './governance.js';
-import { $, labelCells, notify, tell } from './ui.js';
+import { $, cells, labelCells, notify, tell } from './ui.js';
 
 /** Clips and stills that can go into a shared review (consent permitting). */
 async function showReviewCandidates(/** @type {string} */ caseId) {
@@ -49,7 +49,7 @@ export async function showRecordings(caseId, deletes, reload) {
     row.dataset.recordingId = r.id;
     const minutes = Math.floor(r.duration_s / 60);
     const seconds = String(Math.floor(r.duration_s % 60)).padStart(2, '0');
-    const cells = [
+    const contents = [
       new Date(r.started_at * 1000).toLocaleString(),
       `${minutes}:${seconds}`,
       r.status,
@@ -58,11 +58,7 @@ export async function showRecordings(caseId, deletes, reload) {
       `${(r.size_bytes / 1e6).toFixed(1)} MB`,
       r.status === 'expired' ? 'Deleted (retention)' : deletes[r.id] ? day(deletes[r.id]) : 'Not set yet',
     ];
-    for (const text of cells) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells(contents));
     const cell = document.createElement('td');
     // The actions keep apart from each other; Delete is set off from the others (style.css).
     const actions = document.createElement('div');
@@ -151,12 +147,8 @@ async function showClips(caseId, recordings, reload) {
     } else {
       poster.textContent = 'Not available (consent withdrawn)';
     }
-    const cells = [poster, clip.title, `${clip.duration_s.toFixed(1)} s`, clip.tags.join(', '), when[clip.recording_id] || ''];
-    for (const content of cells) {
-      const cell = document.createElement('td');
-      cell.append(content);
-      row.append(cell);
-    }
+    const contents = [poster, clip.title, `${clip.duration_s.toFixed(1)} s`, clip.tags.join(', '), when[clip.recording_id] || ''];
+    row.append(...cells(contents));
     const cell = document.createElement('td');
     const actions = document.createElement('div');
     actions.className = 'actions';

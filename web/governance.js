@@ -2,7 +2,7 @@
 // that is near), closing and reopening the case, a legal hold, an export for an access request,
 // the list of who has seen the family's films, and erasure with the case's name as confirmation.
 import { api } from './api.js';
-import { $, copy, labelCells, notify, tell } from './ui.js';
+import { $, cells, copy, labelCells, notify, tell } from './ui.js';
 
 /**
  * @typedef {{kind: string, id: string, at: number, why: string}} Due
@@ -76,11 +76,7 @@ export async function showGovernance(caseId, onChange, onErased) {
       ? `${KIND_NAMES.recording} of ${new Date(due.started_at * 1000).toLocaleString()}`
       : KIND_NAMES[due.kind] || due.kind;
     const texts = [what, hold ? `${day(due.at)} (held: not deleted)` : day(due.at), due.why];
-    for (const text of texts) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells(texts));
     body.append(row);
   }
   if (!dated.length) {
@@ -135,11 +131,7 @@ async function showViews() {
   body.replaceChildren();
   for (const v of [...views].reverse()) {
     const row = document.createElement('tr');
-    for (const text of [new Date(v.at * 1000).toLocaleString(), v.actor_name, VIEW_NAMES[v.action] || v.action, v.object]) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells([new Date(v.at * 1000).toLocaleString(), v.actor_name, VIEW_NAMES[v.action] || v.action, v.object]));
     body.append(row);
   }
   if (!views.length) body.textContent = 'Nobody has opened this family\'s films yet.';

@@ -2,7 +2,7 @@
 // supervisor): figures derived by the server, milestones, the ratings chart, the supervision log
 // with both ratings side by side, agreement and sign-off. The scale comes from the server.
 import { api, ApiError, whoAmI } from './api.js';
-import { $, cannotOpen, field, labelCells, notify, tell } from './ui.js';
+import { $, cannotOpen, cells, field, labelCells, notify, tell } from './ui.js';
 
 /**
  * @typedef {{id: string, label: string}} ScaleItem
@@ -33,11 +33,7 @@ function fill(table, rows) {
   body.replaceChildren();
   for (const texts of rows) {
     const row = document.createElement('tr');
-    for (const text of texts) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells(texts));
     body.append(row);
   }
   labelCells(table);
@@ -69,12 +65,8 @@ async function showLog() {
   for (const entry of state.log) {
     const row = document.createElement('tr');
     row.dataset.supervisionId = entry.id;
-    for (const text of [day(entry.held_at), entry.kind, `${Math.round(entry.duration_s / 60)} min`,
-      entry.supervisor, entry.signed_off_at ? day(entry.signed_off_at) : 'not yet']) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells([day(entry.held_at), entry.kind, `${Math.round(entry.duration_s / 60)} min`,
+      entry.supervisor, entry.signed_off_at ? day(entry.signed_off_at) : 'not yet']));
     const cell = document.createElement('td');
     const open = document.createElement('button');
     open.type = 'button';

@@ -3,7 +3,7 @@
 // who sees what (supervision/api.py); this page only shows it.
 import { api, ApiError, whoAmI } from './api.js';
 import { describeFrame, frameAt, seekTimeFor } from './frames.js';
-import { $, cannotOpen, labelCells, notify, tell } from './ui.js';
+import { $, cannotOpen, cells, labelCells, notify, tell } from './ui.js';
 
 /**
  * @typedef {{id: string, kind: string, title: string, family: string, trainee: {id: string, name: string},
@@ -139,11 +139,7 @@ async function showShares() {
     const row = document.createElement('tr');
     row.dataset.shareId = share.id;
     const to = share.audience === 'supervisor' ? '' : ' (peer group)';
-    for (const text of [share.trainee.name, share.family, `${share.title}${to}`, new Date(share.created_at * 1000).toLocaleDateString()]) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells([share.trainee.name, share.family, `${share.title}${to}`, new Date(share.created_at * 1000).toLocaleDateString()]));
     const cell = document.createElement('td');
     const actions = document.createElement('div');
     actions.className = 'actions';
@@ -235,11 +231,7 @@ async function showAdmin() {
   for (const link of links) {
     const row = document.createElement('tr');
     const until = link.ended_at ? new Date(link.ended_at * 1000).toLocaleDateString() : 'now';
-    for (const text of [link.trainee, link.supervisor, new Date(link.started_at * 1000).toLocaleDateString(), until]) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
+    row.append(...cells([link.trainee, link.supervisor, new Date(link.started_at * 1000).toLocaleDateString(), until]));
     body.append(row);
   }
   labelCells($('link-history', HTMLTableElement));

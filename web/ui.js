@@ -115,3 +115,13 @@ export function mediaWords(state) {
     disconnected: 'Video interrupted…', failed: 'Video lost: retrying…', closed: 'Video stopped',
   })[state] || state;
 }
+
+/** Table cells holding these texts or elements, in order (a row's `append(...cells([…]))`).
+ * @param {(string|Node)[]} contents @returns {HTMLTableCellElement[]} */
+export function cells(contents) {
+  return contents.map((content) => {
+    const cell = document.createElement('td');
+    cell.append(content);
+    return cell;
+  });
+}
