@@ -118,7 +118,7 @@ def instrumented(log: ServerLog) -> Iterator[None]:
     from aiortc.rtcrtpsender import RTCRtpSender
     from aiortc.rtp import is_rtcp
 
-    from vigremote.review import clipmedia, control, player
+    from vigremote.review import clipmedia, control, video_out
 
     saved: list[tuple[Any, str, Any]] = []
 
@@ -145,7 +145,7 @@ def instrumented(log: ServerLog) -> Iterator[None]:
 
     def publish(original: Any) -> Any:
         def timed(self: Any, data: bytes, keyframe: bool) -> None:
-            log.note("publish", keyframe=keyframe, bytes=len(data), frame=self.frame)
+            log.note("publish", keyframe=keyframe, bytes=len(data), frame=self.sent)
             original(self, data, keyframe)
 
         return timed
@@ -175,7 +175,7 @@ def instrumented(log: ServerLog) -> Iterator[None]:
 
     wrap(control, "handle_review", command)
     wrap(clipmedia.ClipCodec, "hold", hold)
-    wrap(player.Player, "_publish_video", publish)
+    wrap(video_out.VideoOut, "_publish", publish)
     wrap(RTCDtlsTransport, "_send_rtp", send_rtp)
     wrap(RTCRtpSender, "_handle_rtcp_packet", rtcp)
     try:
@@ -739,21 +739,21 @@ def fix_switched_off() -> Iterator[None]:
     re-encoded while playing are as sharp as a hold, and playing on from a held keyframe
     re-encodes up to the next one."""
     from vigremote.media import peers
-    from vigremote.review import clipmedia, player
+    from vigremote.review import clipmedia, video_out
 
     saved = [
         (peers, "CLIP_PLAYOUT_DELAY_MS", peers.CLIP_PLAYOUT_DELAY_MS),
         (clipmedia, "RECENT_PICTURES_BYTES", clipmedia.RECENT_PICTURES_BYTES),
         (clipmedia, "HOLD_QUANTIZERS", clipmedia.HOLD_QUANTIZERS),
         (clipmedia, "_playing_encoder", clipmedia._playing_encoder),
-        (player.Player, "_resume_as_sent", player.Player._resume_as_sent),
+        (video_out.VideoOut, "resume_as_sent", video_out.VideoOut.resume_as_sent),
     ]
     peers.CLIP_PLAYOUT_DELAY_MS = None
     clipmedia.RECENT_PICTURES_BYTES = 0
     clipmedia.HOLD_QUANTIZERS = (0, 12)  # crf 0 then, where it was 4: the same sizes
     sharp = clipmedia._sharp_encoder
     clipmedia._playing_encoder = lambda codec, width, height, rate: sharp(codec, width, height)  # type: ignore[assignment]
-    player.Player._resume_as_sent = lambda self, held: None  # type: ignore[method-assign]
+    video_out.VideoOut.resume_as_sent = lambda self, held: None  # type: ignore[method-assign]
     try:
         yield
     finally:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import fractions
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,8 @@ from tests.recording_helpers import media
 from tests.support.numbered_video import read_frame_number
 from tests.support.publisher import SimulatedFamily
 from tests.support.recordings import seed_recording
-from vigremote.state import RECORDINGS, SIGNER
+from vigremote.paths import recording_dir
+from vigremote.state import CONSENT_WORDING, RECORDINGS, SIGNER, VAULT
 
 
 def last_picture(frames: list[tuple[float, Any]]) -> Any:
@@ -80,6 +83,20 @@ class Review:
             await asyncio.sleep(0.01)
         raise AssertionError(f"no review-state showing {fields}: {self.practitioner.messages[-3:]}")
 
+    async def start_recording(self) -> dict[str, Any]:
+        """The family confirms in the call what they agreed to (supervision lets the review be
+        recorded; analysis and shared review keep the clips on screen); recording starts."""
+        version = self.server.app[CONSENT_WORDING]["version"]
+        purposes = ["analysis", "shared_review", "supervision"]
+        await self.family.send({"type": "consent", "version": version, "purposes": purposes})
+        await self.practitioner.wait_for("consent", confirmed=True)
+        await self.practitioner.send({"type": "record", "action": "start"})
+        return await self.practitioner.wait_for("recording", state="recording")
+
+    async def stop_recording(self) -> None:
+        await self.practitioner.send({"type": "record", "action": "stop"})
+        await self.practitioner.wait_for("recording", state="stopped")
+
 
 async def make_clips(
     server: RunningServer,
@@ -93,7 +110,7 @@ async def make_clips(
     # The recording was made with this consent (the seed uses analysis only).
     server.app[RECORDINGS]._db.execute(
         "UPDATE recordings SET purposes = ? WHERE id = ?",
-        (__import__("json").dumps(purposes), recording.id),
+        (json.dumps(purposes), recording.id),
     )
     from vigremote.state import CONSENTS
 
@@ -190,3 +207,80 @@ async def review(
         await practitioner.close()
     finally:
         await http.close()
+
+
+@dataclass
+class RecordedReviewMade:
+    """A shared review recorded with both cameras: paused on `paused_frame` of the clip from
+    `held_from_s` to `held_until_s` (the recording's clock), then moved on to frame 47."""
+
+    recording_id: str
+    clip: dict[str, Any]
+    paused_frame: int
+    held_from_s: float
+    held_until_s: float
+    frame_while_held: int = 0  # a frame of the family's camera in the middle of that pause
+
+
+async def record_a_review(server: RunningServer) -> RecordedReviewMade:
+    """Alice records a shared review of one clip (frames 30-90), with both cameras on."""
+    async with review(server, [(30, 90)], practitioner_camera=True) as r:
+        started = await r.start_recording()
+        await asyncio.sleep(1.0)
+        await r.command(action="play")
+        await asyncio.sleep(0.8)
+        paused = await r.command(action="pause")
+        await asyncio.sleep(1.5)
+        await r.command(action="seek", frame=47)
+        await asyncio.sleep(1.0)
+        await r.stop_recording()
+    marks = server.app[RECORDINGS].marks(started["recording_id"], "review")
+    actions = [(m["t_s"], json.loads(m["note"])) for m in marks]
+    held_from = next(t for t, e in actions if e["action"] == "pause")
+    held_until = next(t for t, e in actions if e["action"] == "seek" and e["frame"] == 47)
+    made = RecordedReviewMade(
+        started["recording_id"], r.clips[0], paused["frame"], held_from, held_until
+    )
+    _, times = _decoded_cameras(server, made)["family"]
+    made.frame_while_held = bisect.bisect_right(times, (held_from + held_until) / 2) - 1
+    return made
+
+
+def _decoded_cameras(
+    server: RunningServer, made: RecordedReviewMade
+) -> dict[str, tuple[list[int | None], list[float]]]:
+    from tests.test_recording import decoded_numbers
+
+    recording = server.app[RECORDINGS].get(made.recording_id)
+    folder = recording_dir(server.config.data_dir, recording.case_id, recording.id)
+    decoded = {}
+    for name in server.app[RECORDINGS].segments(recording.id):
+        with server.app[VAULT].open(folder / name) as sealed:
+            decoded[name.split("-", 1)[0]] = decoded_numbers(sealed)
+    return decoded
+
+
+def recorded_pictures(
+    server: RunningServer, made: RecordedReviewMade
+) -> tuple[int, Callable[[int], dict[str, int]]]:
+    """The family camera's frame count, and what a call playing the recorded review shows at
+    each of its frames (the leading camera's): each camera's number and the clip's, by slot.
+    Only moments after the review paused are asked for: the clip was held then."""
+    decoded = _decoded_cameras(server, made)
+    family_numbers, family_times = decoded["family"]
+    others_numbers, others_times = decoded["practitioner"]
+
+    def expected_at(frame: int) -> dict[str, int]:
+        t = family_times[frame]
+        assert made.held_from_s < t, "only moments after the review paused are asked for"
+        other = max(0, bisect.bisect_right(others_times, t + 0.0005) - 1)
+        clip_frame = made.paused_frame if t < made.held_until_s else 47
+        family, practitioner = family_numbers[frame], others_numbers[other]
+        assert family is not None and practitioner is not None
+        return {
+            "clip": made.clip["first_frame"] + clip_frame,
+            "recorded-family": family,
+            "recorded-practitioner": practitioner,
+        }
+
+    return len(family_times), expected_at

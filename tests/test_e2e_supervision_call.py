@@ -1,6 +1,7 @@
 """A supervision call in three Chromium browsers (trainee, supervisor, peer): the server plays the
-trainee's shared clip; after seek, step and a pause every browser shows the chosen frame (read
-from the pixels); control is handed from the trainee to the supervisor; a consent withdrawal
+trainee's shared clip, and a recorded shared review with both its cameras beside the clip; after
+seek, step and a pause every browser shows the chosen frame of each (read from the pixels);
+control is handed from the trainee to the supervisor; a consent withdrawal
 takes the clip out of the running call; ending it puts its length in the supervision log.
 And who may join: not another trainee, never a family link."""
 
@@ -13,8 +14,8 @@ import aiohttp
 from playwright.async_api import Page
 
 from tests.conftest import PASSWORD, RunningServer
-from tests.review_helpers import make_clips
-from tests.support.browser import launch_browser, new_desktop_context
+from tests.review_helpers import make_clips, record_a_review, recorded_pictures
+from tests.support.browser import launch_browser, new_desktop_context, read_video_frame_number
 from tests.test_e2e_review import all_show
 from tests.test_supervision import logged_in
 from vigremote.state import CONSENT_WORDING, RATINGS, SIGNER, SUPERVISION
@@ -194,3 +195,78 @@ async def test_only_those_shown_the_items_join_and_never_a_family_link(
             aiohttp.WSMsgType.CLOSING,
         )
         assert "never joins a supervision call" in said, said
+
+
+async def all_show_recorded(pages: list[Page], expected: dict[str, int]) -> None:
+    """Every page shows `expected` on the clip and on each recorded camera (read from pixels)."""
+    seen: list[dict[str, int | None]] = []
+    for _ in range(100):
+        seen = [
+            {slot: await read_video_frame_number(p, f"#{slot}-video") for slot in expected}
+            for p in pages
+        ]
+        if all(s == expected for s in seen):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"pages show {seen}, expected {expected}")
+
+
+async def test_a_recorded_review_shows_both_cameras_and_the_clip_at_one_moment_everywhere(
+    server: RunningServer,
+) -> None:
+    made = await record_a_review(server)
+    frames, expected_at = recorded_pictures(server, made)
+    sam = server.add_user("sam", role="supervisor")
+    pete = server.add_user("pete")
+    alice = server.store.user_by_name("alice")
+    assert alice is not None
+    server.app[SUPERVISION].link(alice.id, sam.id, "test")
+    group = server.app[SUPERVISION].add_group("Peers", [alice.id, pete.id])
+    async with logged_in(server, "alice") as as_alice:
+        shares = []
+        for to in ("supervisor", f"group:{group}"):
+            status, body = await as_alice(
+                "POST", "/api/shares", {"kind": "recording", "id": made.recording_id, "to": to}
+            )
+            assert status == 201, body
+            shares.append(body["share"]["id"])
+        status, body = await as_alice("POST", "/api/supervision-calls", {"shares": shares[:1]})
+        assert status == 201, body
+        call_url = f"{server.url}{body['call']['url']}"
+
+    async with launch_browser() as browser:
+        pages = [await (await new_desktop_context(browser)).new_page() for _ in range(3)]
+        trainee, supervisor, peer = pages
+        for page, name in zip(pages, ("alice", "sam", "pete"), strict=True):
+            await log_in(page, server, name)
+            await page.goto(call_url)
+        await drives(trainee)
+        for page in pages:
+            await page.wait_for_function(
+                "!document.querySelector('#recorded-cameras').hidden"
+                " && document.querySelector('#review-frames').textContent !== '0'"
+            )
+        assert await trainee.text_content("#review-frames") == str(frames)
+
+        # Seek to a moment the review held its clip: all three pictures, on every screen.
+        frame = made.frame_while_held
+        await trainee.eval_on_selector(
+            "#scrub", f"(e) => {{ e.value = '{frame}'; e.dispatchEvent(new Event('change')); }}"
+        )
+        await all_show_recorded(pages, expected_at(frame))
+        await trainee.click("#step-forward")
+        await all_show_recorded(pages, expected_at(frame + 1))
+        await trainee.click("#play")
+        await asyncio.sleep(1.2)
+        await trainee.click("#play")  # now "Pause"
+        held = await state_frame(trainee)
+        assert held > frame + 10
+        await all_show_recorded(pages, expected_at(held))
+
+        # Control handed to the supervisor, who steps back: the same again.
+        await trainee.select_option("#hand-to", label="Sam")
+        await trainee.click("#hand-over button[type=submit]")
+        await drives(supervisor)
+        await supervisor.click("#step-back")
+        await all_show_recorded(pages, expected_at(held - 1))
+        await browser.close()

@@ -20,7 +20,7 @@ from vigremote.audit import AUDIT_SEAL_KEY, verify
 from vigremote.governance.retention import DAY, sweep
 from vigremote.keys import derive
 from vigremote.paths import case_dir, recording_dir
-from vigremote.state import CLIPS, CONSENT_WORDING, RECORDINGS, STORE, VAULT
+from vigremote.state import CLIPS, RECORDINGS, STORE, VAULT
 from vigremote.vault.sealed import is_sealed
 
 LABEL = b"Family A"  # the case label the seeded recording's case gets (conftest.new_session)
@@ -74,19 +74,13 @@ async def test_nothing_of_a_family_lies_in_plain_form(server: RunningServer) -> 
         ) as response:
             assert response.status == 201
         # The shared review is recorded, with a bookmark typed by the practitioner.
-        version = server.app[CONSENT_WORDING]["version"]
-        purposes = ["analysis", "shared_review", "supervision"]
-        await r.family.send({"type": "consent", "version": version, "purposes": purposes})
-        await r.practitioner.wait_for("consent", confirmed=True)
-        await r.practitioner.send({"type": "record", "action": "start"})
-        started = await r.practitioner.wait_for("recording", state="recording")
+        started = await r.start_recording()
         await r.command(action="play")
         await asyncio.sleep(1.5)
         await r.practitioner.send({"type": "bookmark", "note": BOOKMARK})
         await r.practitioner.wait_for("bookmarked")
         await r.command(action="pause")
-        await r.practitioner.send({"type": "record", "action": "stop"})
-        await r.practitioner.wait_for("recording", state="stopped")
+        await r.stop_recording()
         async with r.http.post(
             f"{server.url}/api/cases/{r.case_id}/consent",
             json={

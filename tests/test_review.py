@@ -28,7 +28,7 @@ from vigremote.media.passthrough import is_keyframe
 from vigremote.paths import case_dir
 from vigremote.review import clipmedia
 from vigremote.review.clipmedia import ClipCodec, ClipMedia
-from vigremote.state import CLIPS, CONSENT_WORDING, SIGNER, VAULT
+from vigremote.state import CLIPS, SIGNER, VAULT
 
 
 async def settled(review_clients: list, expected: int, timeout: float = 3.0) -> float:  # type: ignore[type-arg]
@@ -168,14 +168,7 @@ async def test_a_recorded_review_replays_its_events_with_the_cameras(
     server: RunningServer,
 ) -> None:
     async with review(server, [(75, 200), (10, 40)], practitioner_camera=True) as r:
-        # The family confirms in this call what they agreed to (see review_helpers): supervision
-        # lets the review be recorded; analysis and shared review keep the clips on screen.
-        version = server.app[CONSENT_WORDING]["version"]
-        purposes = ["analysis", "shared_review", "supervision"]
-        await r.family.send({"type": "consent", "version": version, "purposes": purposes})
-        await r.practitioner.wait_for("consent", confirmed=True)
-        await r.practitioner.send({"type": "record", "action": "start"})
-        started = await r.practitioner.wait_for("recording", state="recording")
+        started = await r.start_recording()
         await asyncio.sleep(1.0)
         await r.command(action="play")
         await asyncio.sleep(1.0)
@@ -185,8 +178,7 @@ async def test_a_recorded_review_replays_its_events_with_the_cameras(
         await asyncio.sleep(0.5)
         await r.command(action="select", item=1)
         await asyncio.sleep(1.0)
-        await r.practitioner.send({"type": "record", "action": "stop"})
-        await r.practitioner.wait_for("recording", state="stopped")
+        await r.stop_recording()
         async with r.http.get(
             f"{server.url}/api/recordings/{started['recording_id']}/timeline"
         ) as response:

@@ -253,15 +253,10 @@ async def make_clips_for(
 
 async def test_a_recorded_review_is_shared_with_both_cameras(server: RunningServer) -> None:
     async with review(server, [(30, 90)], practitioner_camera=True) as r:
-        version = server.app[CONSENT_WORDING]["version"]
-        await r.family.send({"type": "consent", "version": version, "purposes": PURPOSES})
-        await r.practitioner.wait_for("consent", confirmed=True)
-        await r.practitioner.send({"type": "record", "action": "start"})
-        started = await r.practitioner.wait_for("recording", state="recording")
+        started = await r.start_recording()
         await r.command(action="play")
         await asyncio.sleep(2.0)
-        await r.practitioner.send({"type": "record", "action": "stop"})
-        await r.practitioner.wait_for("recording", state="stopped")
+        await r.stop_recording()
     server.add_user("sam", role="supervisor")
     server.add_user("ada", role="admin")
     async with (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import RunningServer
-from tests.review_helpers import make_clips
+from tests.review_helpers import make_clips, record_a_review, recorded_pictures, shown_number
 from tests.support.publisher import SimulatedFamily
 from tests.test_supervision import logged_in
 from vigremote.state import RATINGS, SUPERVISION
@@ -63,3 +63,72 @@ async def test_the_driver_drives_and_a_peer_call_counts_as_peer_supervision(
         await trainee.close()
     [logged] = server.app[RATINGS].of_trainee(alice.id)
     assert logged.kind == "peer" and logged.duration_s >= 1.0
+
+
+async def shows(viewers: list[SimulatedFamily], expected: dict[str, int]) -> None:
+    """Wait until every viewer's last picture on each slot ("clip", "recorded-family", ...) is
+    the expected number."""
+
+    def seen(viewer: SimulatedFamily) -> dict[str, int | None]:
+        slots = {"clip": viewer.clip_frames, **viewer.recorded_frames}
+        return {name: shown_number(slots.get(name, [])) for name in expected}
+
+    for _ in range(250):
+        if all(seen(v) == expected for v in viewers):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"viewers show {[seen(v) for v in viewers]}, expected {expected}")
+
+
+async def test_a_recorded_review_plays_both_cameras_and_the_clip_in_step(
+    server: RunningServer,
+) -> None:
+    made = await record_a_review(server)
+    family_frames, expected_at = recorded_pictures(server, made)
+    sam = server.add_user("sam", role="supervisor")
+    alice = server.store.user_by_name("alice")
+    assert alice is not None
+    server.app[SUPERVISION].link(alice.id, sam.id, "test")
+    async with logged_in(server, "alice") as as_alice, logged_in(server, "sam") as as_sam:
+        status, body = await as_alice(
+            "POST", "/api/shares", {"kind": "recording", "id": made.recording_id}
+        )
+        assert status == 201, body
+        status, body = await as_alice(
+            "POST", "/api/supervision-calls", {"shares": [body["share"]["id"]]}
+        )
+        assert status == 201, body
+        call_id = body["call"]["id"]
+        tokens = [
+            (await who("POST", f"/api/supervision-calls/{call_id}/join-token"))[1]["token"]
+            for who in (as_alice, as_sam)
+        ]
+        trainee, supervisor = (SimulatedFamily(server.ws_url, t) for t in tokens)
+        await trainee.join()
+        await supervisor.join()
+        viewers = [trainee, supervisor]
+        state = await trainee.wait_for("review-state", state="paused")
+        assert state["items"][0]["kind"] == "recording"
+        assert state["cameras"] == ["family", "practitioner"]
+        assert state["frames"] == family_frames
+
+        frame = made.frame_while_held
+        await trainee.send({"type": "review", "action": "seek", "frame": frame})
+        await trainee.wait_for("review-state", state="paused", frame=frame)
+        await shows(viewers, expected_at(frame))
+
+        await trainee.send({"type": "review", "action": "step", "delta": 1})
+        await trainee.wait_for("review-state", state="paused", frame=frame + 1)
+        await shows(viewers, expected_at(frame + 1))
+
+        # Played on past the moment the review moved its clip to frame 47, then paused.
+        await trainee.send({"type": "review", "action": "play"})
+        await trainee.wait_for("review-state", state="playing")
+        await asyncio.sleep(1.2)
+        held_before = [m for m in trainee.messages if m.get("state") == "paused"]
+        await trainee.send({"type": "review", "action": "pause"})
+        paused = await trainee.wait_for("review-state", state="paused", after=len(held_before))
+        assert paused["frame"] > frame + 20
+        await shows(viewers, expected_at(paused["frame"]))
+        await trainee.close()
+        await supervisor.close()

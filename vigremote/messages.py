@@ -129,7 +129,7 @@ class ConsentWording(TypedDict):
 
 
 class ReviewItem(TypedDict):
-    kind: str  # "clip" or "still"
+    kind: str  # "clip", "still" or "recording" (a recorded shared review, in a supervision call)
     id: str
     title: str
 
@@ -327,6 +327,7 @@ class ReviewState(TypedDict):
     frame: int
     frames: int
     first_frame: int
+    cameras: list[str]  # a recorded review's cameras ("family", "practitioner") shown beside it
     speed: float
     loop: bool
     pause_request: PauseRequest | None

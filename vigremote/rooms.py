@@ -54,15 +54,29 @@ class SlotSpec:
 
 
 PLAYER = "player"
+# A recorded shared review played in a supervision call: the cameras it recorded.
+RECORDED_CAMERAS = ("family", "practitioner")
+
+
+def recorded_camera_feed(publisher: str) -> str:
+    """The player's feed that carries a recorded review's camera of `publisher`."""
+    return f"{PLAYER}-{publisher}"
 
 
 def layout(room_kind: str, role: str) -> list[SlotSpec]:
-    """The slots a browser offers, in order: its camera both ways, and in a review the clip."""
+    """The slots a browser offers, in order: its camera both ways, in a review the clip, and
+    in a supervision call also a recorded review's two cameras ("recorded-family", ...)."""
     watched = _CALL_WATCHES.get(role) if room_kind == "supervision" else publisher_watched_by(role)
     publishes = feed_published_by(role) is not None
     slots = [SlotSpec("camera", kind, watched, publishes) for kind in MEDIA_KINDS]
     if room_kind in CLIP_ROOMS:
         slots += [SlotSpec("clip", kind, PLAYER, False) for kind in MEDIA_KINDS]
+    if room_kind == "supervision":
+        slots += [
+            SlotSpec(f"recorded-{who}", kind, recorded_camera_feed(who), False)
+            for who in RECORDED_CAMERAS
+            for kind in MEDIA_KINDS
+        ]
     return slots
 
 

@@ -105,7 +105,7 @@ export interface ConsentWording {
 }
 
 export interface ReviewItem {
-  /** "clip" or "still" */
+  /** "clip", "still" or "recording" (a recorded shared review, in a supervision call) */
   kind: string;
   id: string;
   title: string;
@@ -320,6 +320,8 @@ export interface ReviewState {
   frame: number;
   frames: number;
   first_frame: number;
+  /** a recorded review's cameras ("family", "practitioner") shown beside it */
+  cameras: string[];
   speed: number;
   loop: boolean;
   pause_request: PauseRequest | null;

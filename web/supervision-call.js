@@ -35,7 +35,25 @@ function showDriving() {
 function renderState(next) {
   state = next;
   renderPlayer(next, command);
+  // A recorded review: its cameras beside the clip (each only if it was recorded).
+  const cameras = next.cameras || [];
+  $('recorded-cameras').hidden = cameras.length === 0;
+  document.body.classList.toggle('recorded-review', cameras.length > 0);
+  for (const who of ['family', 'practitioner']) {
+    const figure = $(`recorded-${who}-video`).closest('figure');
+    if (figure) /** @type {HTMLElement} */ (figure).hidden = !cameras.includes(who);
+  }
   showDriving();
+}
+
+/** Sound is on unless the browser refuses to start it unasked: then one button turns it on. */
+function playWithSound(/** @type {HTMLVideoElement} */ video) {
+  video.play().catch((/** @type {Error} */ error) => {
+    if (error.name !== 'NotAllowedError') return; // e.g. interrupted by the next track's arrival
+    video.muted = true;
+    video.play().catch(() => {});
+    $('sound-on').hidden = false;
+  });
 }
 
 connection.onlinkstate = (linkState) => {
@@ -47,10 +65,12 @@ connection.onmediastate = (mediaState) => {
   if (!ended) $('live-state').textContent = mediaWords(mediaState);
 };
 connection.onremotestream = (stream, slot) => {
-  const video = $(slot === 'clip' ? 'clip-video' : 'remote-video', HTMLVideoElement);
+  const server = slot === 'clip' || slot.startsWith('recorded-');
+  const video = $(slot === 'clip' ? 'clip-video' : server ? `${slot}-video` : 'remote-video', HTMLVideoElement);
   video.srcObject = stream;
+  if (server) playWithSound(video);
   // A face is shown once a picture arrives: never an empty box.
-  if (slot !== 'clip') video.onresize = () => { $('remote-face').hidden = !(video.videoWidth > 0); };
+  if (!server) video.onresize = () => { $('remote-face').hidden = !(video.videoWidth > 0); };
 };
 connection.onparticipants = (participants) => {
   const select = $('hand-to', HTMLSelectElement);
@@ -98,7 +118,9 @@ function endedView(/** @type {string} */ text) {
     if (track) track.stop();
     connection.localTracks[kind] = null;
   }
-  for (const id of ['self-view', 'remote-video', 'clip-video']) $(id, HTMLVideoElement).srcObject = null;
+  for (const id of ['self-view', 'remote-video', 'clip-video', 'recorded-family-video', 'recorded-practitioner-video']) {
+    $(id, HTMLVideoElement).srcObject = null;
+  }
   $('live-state').textContent = 'Call ended';
   $('live-state').dataset.state = 'ended';
   for (const control of document.querySelectorAll('main button, main input, main select')) {
@@ -108,6 +130,14 @@ function endedView(/** @type {string} */ text) {
 }
 
 wirePlayerControls(command, () => state);
+$('sound-on').addEventListener('click', () => {
+  for (const id of ['clip-video', 'recorded-family-video', 'recorded-practitioner-video']) {
+    const video = $(id, HTMLVideoElement);
+    video.muted = false;
+    video.play().catch(() => {});
+  }
+  $('sound-on').hidden = true;
+});
 $('hand-over').addEventListener('submit', (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
   const to = $('hand-to', HTMLSelectElement).value;

@@ -176,7 +176,8 @@ async function showShares() {
 }
 
 /**
- * One "Start a call" per trainee: the server plays their shared clips and stills into it.
+ * One "Start a call" per trainee: the server plays their shared clips, stills and recorded
+ * reviews into it.
  * @param {ShareInfo[]} shares
  */
 function showCallButtons(shares) {
@@ -184,14 +185,14 @@ function showCallButtons(shares) {
   box.replaceChildren();
   /** @type {Map<string, ShareInfo[]>} */
   const byTrainee = new Map();
-  for (const share of shares.filter((s) => s.kind !== 'recording')) {
+  for (const share of shares) {
     byTrainee.set(share.trainee.id, [...(byTrainee.get(share.trainee.id) || []), share]);
   }
   for (const [, mine] of byTrainee) {
     const start = document.createElement('button');
     start.type = 'button';
     start.className = 'primary start-call';
-    start.textContent = `Start a call on ${mine[0].trainee.name}'s shared clips`;
+    start.textContent = `Start a call on ${mine[0].trainee.name}'s shared items`;
     start.addEventListener('click', async () => {
       try {
         const { call } = await api('POST', '/api/supervision-calls', { shares: mine.map((s) => s.id) });

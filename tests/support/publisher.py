@@ -183,6 +183,8 @@ class SimulatedFamily:
     media: EncodedMedia | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     clip_frames: list[tuple[float, Any]] = field(default_factory=list)
+    # Frames received on a supervision call's recorded-review camera slots, by slot name.
+    recorded_frames: dict[str, list[tuple[float, Any]]] = field(default_factory=dict)
     _consumers: list[asyncio.Task[None]] = field(default_factory=list)
     pc: RTCPeerConnection | None = None
     _http: aiohttp.ClientSession | None = None
@@ -203,7 +205,8 @@ class SimulatedFamily:
 
         One transceiver per slot the server announced in its welcome: the camera slots send
         the encoded media (if any), the others only receive. Frames received on the clip's
-        video slot are kept in `clip_frames` (arrival time, frame).
+        video slot are kept in `clip_frames` (arrival time, frame), those on a recorded
+        review's camera slots in `recorded_frames`.
         """
         if self.pc is not None:
             await self.pc.close()
@@ -243,18 +246,22 @@ class SimulatedFamily:
         for slot, transceiver in transceivers:
             if transceiver.receiver.track is None:
                 continue
-            keep = slot["name"] == "clip" and slot["kind"] == "video"
+            keep: list[tuple[float, Any]] | None = None
+            if slot["kind"] == "video" and slot["name"] == "clip":
+                keep = self.clip_frames
+            elif slot["kind"] == "video" and slot["name"].startswith("recorded-"):
+                keep = self.recorded_frames.setdefault(slot["name"], [])
             self._consumers.append(
                 asyncio.create_task(self._consume(transceiver.receiver.track, keep))
             )
 
-    async def _consume(self, track: Any, keep: bool) -> None:
+    async def _consume(self, track: Any, keep: list[tuple[float, Any]] | None) -> None:
         """Read a received track (an unread aiortc track grows without bound)."""
         with contextlib.suppress(Exception):
             while True:
                 frame = await track.recv()
-                if keep:
-                    self.clip_frames.append((time.monotonic(), frame))
+                if keep is not None:
+                    keep.append((time.monotonic(), frame))
 
     async def send(self, message: dict[str, Any]) -> None:
         await self._ws.send_str(json.dumps(message))

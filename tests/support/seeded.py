@@ -186,6 +186,14 @@ def _visits(url: str, seed: dict[str, str]) -> list[Visit]:
             " && document.querySelectorAll('#playlist li').length",
         ),
         Visit(
+            "supervision-call-recorded-review",
+            "practitioner",
+            f"{url}{seed['recorded_call']}",
+            "document.querySelector('#driver').textContent === 'you'"
+            " && !document.querySelector('#recorded-cameras').hidden"
+            " && document.querySelector('#recorded-practitioner-video').videoWidth > 0",
+        ),
+        Visit(
             "progress",
             "practitioner",
             f"{url}/progress",
@@ -366,6 +374,13 @@ async def _seed(server: RunningServer) -> Seeded:
         supervision_call = await _post(
             http, f"{url}/api/supervision-calls", csrf, {"shares": [shared["share"]["id"]]}
         )
+        replay = _replayable_review(server, case_id, review["session"]["id"], items[0]["id"])
+        shared_review = await _post(
+            http, f"{url}/api/shares", csrf, {"kind": "recording", "id": replay}
+        )
+        recorded_call = await _post(
+            http, f"{url}/api/supervision-calls", csrf, {"shares": [shared_review["share"]["id"]]}
+        )
         ratings = server.app[RATINGS]
         entry = ratings.add(trainee.id, supervisor.id, "face-to-face", 1_764_000_000, 3600, "seed")
         _, scale = ratings.current_scale()
@@ -382,7 +397,7 @@ async def _seed(server: RunningServer) -> Seeded:
         "call_link": call["family_link"],
         "review": review_id,
         "review_link": review["family_link"],
-        "replay": _replayable_review(server, case_id, review_id, items[0]["id"]),
+        "replay": replay,
         "replaced_link": replaced["family_link"],
         "expired_link": _expired_link(server, expired["session"]["id"]),
         "ended_link": ended["family_link"],
@@ -390,6 +405,7 @@ async def _seed(server: RunningServer) -> Seeded:
         "other_session": other.session_id,
         "copies_link": copies["url"],
         "supervision_call": supervision_call["call"]["url"],
+        "recorded_call": recorded_call["call"]["url"],
     }
     return Seeded(server, case_id, seed["recording"], _visits(url, seed))
 

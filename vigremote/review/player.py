@@ -3,7 +3,9 @@
 Every participant receives the player's feeds ("player"/video and audio) on their clip slot.
 Playing sends the clip's own packets, paced by the wall clock and the speed; audio only at 1×.
 A hold (pause, seek, step, a still) sends one sharp keyframe of exactly that frame, so every
-screen shows the same picture; it is sent again to anyone who joins or asks for a keyframe.
+screen shows the same picture; it is sent again to anyone who joins or asks for a keyframe
+(review/video_out.py). A recorded shared review (in a supervision call) plays its two cameras
+on feeds of their own beside the clip, all three on the recording's timeline (review/recorded.py).
 """
 
 from __future__ import annotations
@@ -25,20 +27,19 @@ from vigremote.messages import (
     ReviewState,
     ServerMessage,
 )
+from vigremote.review import recorded
 from vigremote.review.clipmedia import ClipCodec, ClipMedia, blank_keyframe, still_keyframe
-from vigremote.rooms import PLAYER, Room
+from vigremote.review.recorded import RecordedPlayback, RecordedReview
+from vigremote.review.video_out import VideoOut
+from vigremote.rooms import PLAYER, Room, recorded_camera_feed
 from vigremote.vault.files import Vault
 
 log = logging.getLogger(__name__)
 
-VIDEO_TB = Fraction(1, 90000)
 AUDIO_TB = Fraction(1, 48000)
 SPEEDS = (0.25, 0.5, 1.0)
 STATE_INTERVAL_S = 1.0
 MAX_LATE_S = 0.3
-# A held picture is sent again after these delays (then every 5 s): a viewer whose first
-# packets were lost while connecting, or who lost one, gets it without having to ask.
-HOLD_REFRESH_S = (0.3, 0.7, 1.5, 3.0)
 WITHDRAWN_NOTICE = "Consent to show this clip was taken back, so it is no longer shown."
 
 
@@ -46,13 +47,14 @@ WITHDRAWN_NOTICE = "Consent to show this clip was taken back, so it is no longer
 class Item:
     """A playlist entry the player can show: a clip file or a still picture."""
 
-    kind: str  # "clip" | "still"
+    kind: str  # "clip" | "still" | "recording" (a recorded shared review)
     id: str
     title: str
     path: Path
     first_frame: int = 0  # the clip's first frame number in its recording (for the notes)
     # The consent purposes that must all hold for it to be shown (consent/policy.py).
     needs: frozenset[str] = frozenset()
+    recorded: RecordedReview | None = None  # a recording's cameras and events
 
 
 Announce = Callable[[ServerMessage], Awaitable[None]]
@@ -91,17 +93,16 @@ class Player:
         self.speed = 1.0
         self.loop = False
         self.pause_request: PauseRequest | None = None
-        self._held: bytes | None = None
-        self._in_sync = False  # viewers' decoders follow the original packets
-        self._force_keyframe = False
+        self.recorded: RecordedPlayback | None = None
         self._task: asyncio.Task[None] | None = None
-        self._refresher: asyncio.Task[None] | None = None
-        self._following: asyncio.Future[None] | None = None
         self._t0 = time.monotonic()
-        self._video = room.feed(PLAYER, "video")
-        self._audio = room.feed(PLAYER, "audio")
-        self._generation = self._video.serve(self._keyframe_requested)
-        self._audio_generation = self._audio.serve(self._no_keyframes)
+        # Video and audio feeds by publisher: the clip's ("player"), a recorded review's cameras.
+        self._outs: dict[str, VideoOut] = {
+            PLAYER: VideoOut(room.feed(PLAYER, "video"), out_codec, self._t0)
+        }
+        self._audio_outs: dict[str, tuple[Any, int]] = {}
+        self._main = self._outs[PLAYER]  # the feed that follows the frame numbers
+        self._audio_out(PLAYER)
         self._commands = asyncio.Lock()
         self._recording_seen = False
 
@@ -150,23 +151,21 @@ class Player:
                 self.index, self.media, self.codec, self.frame = -1, None, None, 0
                 self.pause_request, self.notice = None, notice
                 picture = await asyncio.to_thread(blank_keyframe, self.out_codec, size)
-                self._hold_bytes(picture)
+                for out in self._outs.values():
+                    out.show(None, None)
+                    out.hold_bytes(picture)
+                self._main, self.recorded = self._outs[PLAYER], None
                 self._event("removed", kind=showing.kind, id=showing.id)
         await self._announce(self.status())
 
     async def close(self) -> None:
         await self._stop_task()
-        self._held = None
-        refresher, self._refresher = self._refresher, None
-        if refresher is not None:
-            refresher.cancel()
-            await asyncio.gather(refresher, return_exceptions=True)
-        if self._following is not None:  # shadow decoding in a thread: let it finish
-            await asyncio.gather(self._following, return_exceptions=True)
+        for out in self._outs.values():
+            await out.close()
 
     def status(self) -> ReviewState:
         item = self.items[self.index] if 0 <= self.index < len(self.items) else None
-        frames = len(self.media.index) if self.media and item and item.kind == "clip" else 0
+        frames = len(self.media.index) if self.media and item and item.kind != "still" else 0
         state: ReviewPlayState = (
             "empty"
             if item is None
@@ -182,6 +181,7 @@ class Player:
             "frame": min(self.frame, max(frames - 1, 0)),
             "frames": frames,
             "first_frame": item.first_frame if item else 0,
+            "cameras": self.recorded.cameras if self.recorded else [],
             "speed": self.speed,
             "loop": self.loop,
             "pause_request": self.pause_request,
@@ -202,15 +202,27 @@ class Player:
             await self._stop_task()
             item = self.items[index]
             self.index, self.frame, self.pause_request, self.notice = index, 0, None, None
+            for out in self._outs.values():
+                out.show(None, None)
+            self._main, self.recorded = self._outs[PLAYER], None
             if item.kind == "still":
                 self.media, self.codec = None, None
                 picture = await asyncio.to_thread(
                     still_keyframe, self.vault, item.path, self.out_codec
                 )
-                self._hold_bytes(picture)
+                self._main.hold_bytes(picture)
+            elif item.recorded is not None:
+                playback = await recorded.load(
+                    item.recorded, self.vault, self.out_codec, self._camera_out, self._main
+                )
+                self.recorded, self._main = playback, self._camera_out(playback.leader_publisher)
+                self.media, self.codec = playback.leader.media, playback.leader.codec
+                self._main.show(self.media, self.codec)
+                await self._hold(0)
             else:
                 self.media = await asyncio.to_thread(ClipMedia.load, self.vault, item.path)
                 self.codec = ClipCodec(self.media, self.out_codec)
+                self._main.show(self.media, self.codec)
                 await self._hold(0)
             self._event("select", item=index, kind=item.kind, id=item.id)
         await self._announce(self.status())
@@ -223,7 +235,7 @@ class Player:
                 self.frame = 0
                 await self._hold(0)
             else:
-                self._resume_as_sent(self.frame)
+                self._main.resume_as_sent(self.frame)
                 self.frame = self.frame + 1 if self.frame + 1 < len(self.media.index) else 0
             self.playing, self.pause_request = True, None
             self._task = asyncio.create_task(self._run(), name="review-player")
@@ -294,7 +306,8 @@ class Player:
         times = media.times_ms()
         start_frame, start_wall, speed = self.frame, time.monotonic(), self.speed
         last_state = start_wall
-        audio_at = 0
+        sound = self._sound()
+        audio_at = [0] * len(sound)
         try:
             while self.playing:
                 number = self.frame
@@ -305,18 +318,24 @@ class Player:
                     # Fell behind (a busy machine): carry on from now rather than send a burst.
                     start_frame, start_wall, due = number, time.monotonic(), time.monotonic()
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
-                await self._send_frame(number)
+                await self._main.send(number)
+                if self.recorded is not None:
+                    await self.recorded.at(times[number], playing=True)
                 if self.speed == 1.0:
                     end = times[number + 1] if number + 1 < len(times) else times[number] + 40
-                    audio_at = self._send_audio(media, times[number], end, audio_at)
+                    for i, (audio_out, audio_media) in enumerate(sound):
+                        audio_at[i] = self._send_audio(
+                            audio_out, audio_media, times[number], end, audio_at[i]
+                        )
                 if number + 1 < len(media.index):
                     self.frame = number + 1
                 elif self.loop:
-                    self.frame, start_frame, start_wall, audio_at = 0, 0, time.monotonic(), 0
+                    self.frame, start_frame, start_wall = 0, 0, time.monotonic()
+                    audio_at = [0] * len(sound)
                 else:
                     self.playing = False
                     self.frame = number
-                    self._held = None
+                    self._main.playing_ended()
                     self._event("end", frame=number)
                     await self._announce(self.status())
                 if time.monotonic() - last_state > STATE_INTERVAL_S:
@@ -328,82 +347,51 @@ class Player:
             log.exception("the player stopped")
             self.playing = False
 
-    async def _send_frame(self, number: int) -> None:
-        media, codec = self.media, self.codec
-        assert media is not None and codec is not None
-        original_key = number in media.index.keyframes
-        if self._force_keyframe:
-            self._force_keyframe, self._in_sync = False, False
-            data, key = await asyncio.to_thread(codec.continue_from, number, True), True
-        elif media.codec == self.out_codec and (self._in_sync or original_key):
-            self._in_sync = True
-            data, key = media.video[number], original_key
-            if self._following is None or self._following.done():
-                # One shadow decode at a time (follow catches up in one go when it runs).
-                self._following = asyncio.get_running_loop().run_in_executor(
-                    None, codec.follow, number
-                )
-        else:
-            data, key = await asyncio.to_thread(codec.continue_from, number), False
-        self._held = None
-        self._publish_video(data, key)
+    def _sound(self) -> list[tuple[tuple[Any, int], ClipMedia]]:
+        """What plays sound at 1x: the clip, or each camera of a recorded review."""
+        if self.recorded is not None:
+            return [(self._audio_out(p), m) for p, m in self.recorded.audio]
+        return [(self._audio_out(PLAYER), self.media)] if self.media is not None else []
 
-    def _send_audio(self, media: ClipMedia, from_ms: float, to_ms: float, cursor: int) -> int:
+    def _send_audio(
+        self, out: tuple[Any, int], media: ClipMedia, from_ms: float, to_ms: float, cursor: int
+    ) -> int:
+        feed, generation = out
         while cursor < len(media.audio) and media.audio[cursor][0] < to_ms:
             pts_ms, data = media.audio[cursor]
             if pts_ms >= from_ms:
                 frame = EncodedFrame("opus", data, self._pts(AUDIO_TB), AUDIO_TB, True)
-                self._audio.publish(self._audio_generation, frame)
+                feed.publish(generation, frame)
             cursor += 1
         return cursor
 
-    def _resume_as_sent(self, held: int) -> None:
-        """Playing on from a held original keyframe (as every clip's first frame is): send its
-        original packet again, so that the clip's own packets can follow and nothing needs
-        encoding until the next hold."""
-        media = self.media
-        if media is None or media.codec != self.out_codec or held not in media.index.keyframes:
-            return
-        self._held = None
-        self._publish_video(media.video[held], True)
-        self._in_sync = True
-
     async def _hold(self, number: int) -> None:
-        """Show exactly frame `number`, sharp, on every screen."""
-        assert self.codec is not None
+        """Show exactly frame `number` (and, of a recorded review, the same moment of the other
+        camera and of the clip), sharp, on every screen."""
         self.frame, self.playing = number, False
-        self._in_sync = False
-        self._held = None  # the picture on screen is being replaced: stop sending it again
-        self._hold_bytes(await asyncio.to_thread(self.codec.hold, number))
+        if self.recorded is not None and self.media is not None:
+            moment = self.media.times_ms()[number]
+            await asyncio.gather(self._main.hold(number), self.recorded.at(moment, playing=False))
+        else:
+            await self._main.hold(number)
 
-    def _hold_bytes(self, data: bytes) -> None:
-        self._held = data
-        self._in_sync = False
-        self._publish_video(data, True)
-        if self._refresher is not None:
-            self._refresher.cancel()
-        self._refresher = asyncio.create_task(self._refresh(data), name="review-hold")
+    def _camera_out(self, publisher: str) -> VideoOut:
+        """The video feed a recorded review's camera is played on (made once, kept)."""
+        name = recorded_camera_feed(publisher)
+        if name not in self._outs:
+            self._outs[name] = VideoOut(self.room.feed(name, "video"), self.out_codec, self._t0)
+        return self._outs[name]
 
-    async def _refresh(self, data: bytes) -> None:
-        delays = list(HOLD_REFRESH_S)
-        while self._held is data:
-            await asyncio.sleep(delays.pop(0) if delays else 5.0)
-            if self._held is data:
-                self._publish_video(data, True)
-
-    def _publish_video(self, data: bytes, keyframe: bool) -> None:
-        frame = EncodedFrame(self.out_codec, data, self._pts(VIDEO_TB), VIDEO_TB, keyframe)
-        self._video.publish(self._generation, frame)
+    def _audio_out(self, publisher: str) -> tuple[Any, int]:
+        if publisher not in self._audio_outs:
+            feed = self.room.feed(
+                publisher if publisher == PLAYER else recorded_camera_feed(publisher), "audio"
+            )
+            self._audio_outs[publisher] = (feed, feed.serve(self._no_keyframes))
+        return self._audio_outs[publisher]
 
     def _pts(self, time_base: Fraction) -> int:
         return int((time.monotonic() - self._t0) / time_base)
-
-    async def _keyframe_requested(self) -> None:
-        """A viewer joined or lost pictures: resend the held picture, or make a keyframe."""
-        if self._held is not None:
-            self._publish_video(self._held, True)
-        elif self.playing:
-            self._force_keyframe = True
 
     async def _no_keyframes(self) -> None:
         return None

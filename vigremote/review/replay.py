@@ -18,14 +18,54 @@ from vigremote.accounts import current_user
 from vigremote.clips.analysis_api import first_request_of_a_play, owned_recording
 from vigremote.clips.frames import cached_index
 from vigremote.httpjson import error
-from vigremote.paths import case_dir
+from vigremote.paths import case_dir, recording_dir
+from vigremote.recording.store import Recording
+from vigremote.review.recorded import RecordedReview
 from vigremote.state import CLIPS, CONFIG, RECORDINGS, STORE, VAULT
+from vigremote.storage import NotFound
 from vigremote.vault.serve import sealed_response
 
 
 def _publisher(file_name: str) -> str:
     prefix = file_name.split("-", 1)[0]
     return "family" if prefix == "segment" else prefix
+
+
+def playback_events(app: web.Application, recording_id: str) -> list[dict[str, Any]]:
+    """The review player's recorded events (t_s on the recording's clock, then what it did)."""
+    events: list[dict[str, Any]] = []
+    for mark in app[RECORDINGS].marks(recording_id, "review"):
+        try:
+            detail = json.loads(mark["note"])
+        except ValueError:
+            continue
+        events.append({"t_s": mark["t_s"], **detail})
+    return events
+
+
+def recorded_review(app: web.Application, recording: Recording) -> RecordedReview:
+    """A recorded review as a player plays it: its cameras' files, the events, and the clips
+    and stills it showed that still exist."""
+    folder = recording_dir(app[CONFIG].data_dir, recording.case_id, recording.id)
+    cameras = tuple(
+        (_publisher(name), folder / name) for name in app[RECORDINGS].segments(recording.id)
+    )
+    events = playback_events(app, recording.id)
+    case_folder = case_dir(app[CONFIG].data_dir, recording.case_id)
+    pictures: dict[str, tuple[str, Any]] = {}
+    for event in events:
+        if event.get("action") != "select" or str(event.get("id")) in pictures:
+            continue
+        try:
+            if event.get("kind") == "clip":
+                clip = app[CLIPS].clip(str(event["id"]))
+                pictures[clip.id] = ("clip", case_folder / "clips" / clip.file_name)
+            elif event.get("kind") == "still":
+                still = app[CLIPS].still(str(event["id"]))
+                pictures[still.id] = ("still", case_folder / "stills" / still.file_name)
+        except NotFound:
+            continue  # deleted since: nothing is shown in its place
+    return RecordedReview(cameras, tuple(events), pictures)
 
 
 async def timeline(request: web.Request) -> web.Response:
@@ -38,13 +78,7 @@ async def timeline(request: web.Request) -> web.Response:
         }
         for seq, name in enumerate(store.segments(recording.id), start=1)
     ]
-    events: list[dict[str, Any]] = []
-    for mark in store.marks(recording.id, "review"):
-        try:
-            detail = json.loads(mark["note"])
-        except ValueError:
-            continue
-        events.append({"t_s": mark["t_s"], **detail})
+    events = playback_events(request.app, recording.id)
     chapters = store.marks(recording.id, "chapter")
     folder = case_dir(request.app[CONFIG].data_dir, recording.case_id) / "clips"
     shown: dict[str, Any] = {}

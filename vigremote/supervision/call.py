@@ -8,7 +8,8 @@ Who may join: the trainee, and anyone who may see every item of the call now (a 
 them: their supervisor, or their peer group; supervision/api.py's rules). A family link never
 joins: a call is not a case's session. What the family's consent no longer allows leaves the
 call at once (CallPlayer.on_consent), as it leaves every list.
-Recorded shared reviews are not played in calls yet (they need three synchronised pictures).
+A recorded shared review plays with both its cameras beside the clip it showed, all on the
+recording's timeline (review/recorded.py): a pause holds the same moment of all three.
 """
 
 from __future__ import annotations
@@ -26,8 +27,19 @@ from vigremote.httpjson import error, read_json
 from vigremote.messages import Driver
 from vigremote.review import control as review_control
 from vigremote.review.player import Item, Player
+from vigremote.review.replay import recorded_review
 from vigremote.rooms import Participant, Room, end_room
-from vigremote.state import CLIPS, CONFIG, RATINGS, ROOMS, SIGNER, STORE, SUPERVISION, VAULT
+from vigremote.state import (
+    CLIPS,
+    CONFIG,
+    RATINGS,
+    RECORDINGS,
+    ROOMS,
+    SIGNER,
+    STORE,
+    SUPERVISION,
+    VAULT,
+)
 from vigremote.storage import NotFound, Session, User, new_id
 from vigremote.supervision.api import can_see, shared_item
 from vigremote.supervision.store import Share
@@ -141,8 +153,6 @@ async def open_call(request: web.Request) -> web.Response:
         if not can_see(app, user, share):
             app[STORE].audit(user.id, "access-denied", f"share:{share.id}")
             raise error(403, "forbidden", "an item is not shared with you (or no longer)")
-        if share.kind == "recording":
-            raise error(400, "bad-field", "recorded reviews cannot be played in a call yet")
         shares.append(share)
     trainees = {s.trainee_id for s in shares}
     if len(trainees) != 1:
@@ -282,7 +292,10 @@ def _items(app: web.Application, call: Call) -> list[Item]:
         except (NotFound, web.HTTPException):
             continue
         first = app[CLIPS].clip(item_id).first_frame if kind == "clip" else 0
-        items.append(Item(kind, item_id, shared.title, shared.files[0], first))
+        review = None
+        if kind == "recording":
+            review = recorded_review(app, app[RECORDINGS].get(item_id))
+        items.append(Item(kind, item_id, shared.title, shared.files[0], first, recorded=review))
     return items
 
 
