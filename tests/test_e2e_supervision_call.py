@@ -223,24 +223,34 @@ async def test_a_recorded_review_shows_both_cameras_and_the_clip_at_one_moment_e
     server.app[SUPERVISION].link(alice.id, sam.id, "test")
     group = server.app[SUPERVISION].add_group("Peers", [alice.id, pete.id])
     async with logged_in(server, "alice") as as_alice:
-        shares = []
-        for to in ("supervisor", f"group:{group}"):
-            status, body = await as_alice(
-                "POST", "/api/shares", {"kind": "recording", "id": made.recording_id, "to": to}
-            )
-            assert status == 201, body
-            shares.append(body["share"]["id"])
-        status, body = await as_alice("POST", "/api/supervision-calls", {"shares": shares[:1]})
-        assert status == 201, body
-        call_url = f"{server.url}{body['call']['url']}"
+        for kind, item in (("recording", made.recording_id), ("clip", made.clip["id"])):
+            for to in ("supervisor", f"group:{group}"):
+                status, body = await as_alice(
+                    "POST", "/api/shares", {"kind": kind, "id": item, "to": to}
+                )
+                assert status == 201, body
 
     async with launch_browser() as browser:
         pages = [await (await new_desktop_context(browser)).new_page() for _ in range(3)]
         trainee, supervisor, peer = pages
-        for page, name in zip(pages, ("alice", "sam", "pete"), strict=True):
-            await log_in(page, server, name)
-            await page.goto(call_url)
+        # The supervisor sees exactly what was shared: the recorded review and the clip.
+        await log_in(supervisor, server, "sam")
+        await supervisor.goto(f"{server.url}/supervision")
+        await supervisor.wait_for_selector("#shares tbody tr[data-share-id]")
+        rows = await supervisor.locator("#shares tbody tr[data-share-id]").all_text_contents()
+        assert len(rows) == 2, rows
+        assert any("Recorded shared review" in r for r in rows)
+        assert any("Clip 30" in r for r in rows)
+        # The trainee starts a call on both from the supervision page; the others join.
+        await log_in(trainee, server, "alice")
+        await trainee.goto(f"{server.url}/supervision")
+        await trainee.click("#call-buttons button.start-call")
+        await trainee.wait_for_url("**/supervision-call/*")
+        await supervisor.goto(trainee.url)
+        await log_in(peer, server, "pete")
+        await peer.goto(trainee.url)
         await drives(trainee)
+        await trainee.click("#playlist button:has-text('Recorded shared review')")
         for page in pages:
             await page.wait_for_function(
                 "!document.querySelector('#recorded-cameras').hidden"
