@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,28 @@ async def start_server(data_dir: Path, **overrides: Any) -> tuple[web.AppRunner,
     return runner, RunningServer(app, config)
 
 
+SHARED_REDIS = "redis://127.0.0.1:6379/0"  # the machine's (.ci/run starts one)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test module with `LIVE_BACKENDS = True` runs its `server` tests twice: with the
+    in-process live state and with Redis (vigremote/live/): the same tests against both."""
+    if getattr(metafunc.module, "LIVE_BACKENDS", False) and "server" in metafunc.fixturenames:
+        metafunc.parametrize("live_backend", ["in-process", "redis"], indirect=True)
+
+
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    runner, running = await start_server(tmp_path / "data")
+def live_backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "in-process"))
+
+
+@pytest.fixture
+async def server(tmp_path: Path, live_backend: str) -> AsyncIterator[RunningServer]:
+    overrides: dict[str, Any] = {}
+    if live_backend == "redis":  # a namespace and a worker of its own in the shared Redis
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        overrides = {"redis_url": SHARED_REDIS, "live_namespace": name, "worker_id": name}
+    runner, running = await start_server(tmp_path / "data", **overrides)
     yield running
     await runner.cleanup()
 

@@ -14,6 +14,8 @@ from tests.review_helpers import Review, last_picture, make_clips, review
 from tests.support.publisher import SimulatedFamily
 from vigremote.state import CONSENT_WORDING, CONSENTS, RECORDINGS, SIGNER
 
+LIVE_BACKENDS = True  # conftest: each runs with the in-process live state and with Redis
+
 
 def version(server: RunningServer) -> str:
     return str(server.app[CONSENT_WORDING]["version"])

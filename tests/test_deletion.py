@@ -13,6 +13,8 @@ from vigremote.paths import case_dir
 from vigremote.state import CLIPS, RECORDINGS, REVIEWS
 from vigremote.storage import NotFound
 
+LIVE_BACKENDS = True  # conftest: each runs with the in-process live state and with Redis
+
 
 async def test_deleting_a_recording_removes_its_files_clips_stills_and_review_items(
     server: RunningServer,

@@ -9,6 +9,8 @@ import aiohttp
 from tests.conftest import RunningServer, login
 from tests.support.publisher import SimulatedFamily
 
+LIVE_BACKENDS = True  # conftest: each runs with the in-process live state and with Redis
+
 
 async def hello(server: RunningServer, token: str) -> tuple[int | None, str]:
     """Open a socket with this token: the close code and reason, or (None, "") if welcomed."""

@@ -34,6 +34,8 @@ from vigremote import signalling
 from vigremote.config import load_secret
 from vigremote.state import SIGNER
 
+LIVE_BACKENDS = True  # conftest: each runs with the in-process live state and with Redis
+
 
 def joined_audit(filming: Filming) -> list[dict[str, Any]]:
     trail = filming.server.store.audit_trail(f"session:{filming.session_id}")

@@ -11,6 +11,8 @@ from tests.support.publisher import SimulatedFamily
 from tests.test_supervision import logged_in
 from vigremote.state import RATINGS, SUPERVISION
 
+LIVE_BACKENDS = True  # conftest: each runs with the in-process live state and with Redis
+
 PURPOSES = ["analysis", "shared_review", "supervision"]
 
 

@@ -14,8 +14,9 @@ from aiohttp import web
 
 from vigremote.auth import PasswordsBusy, login_digest, new_login_secret
 from vigremote.httpjson import error, read_json, text_field
+from vigremote.live.events import LoggedOut
 from vigremote.rooms import CLOSE_POLICY
-from vigremote.state import CONFIG, PASSWORDS, ROOMS, STORE, THROTTLE
+from vigremote.state import CONFIG, LIVE, PASSWORDS, ROOMS, STORE, THROTTLE
 from vigremote.storage import User
 from vigremote.throttle import LoginThrottle, Refused
 
@@ -97,11 +98,7 @@ async def logout(request: web.Request) -> web.Response:
     current_user(request)
     login_id = login_digest(request.cookies.get(COOKIE, ""))
     request.app[STORE].delete_login(login_id)
-    # Signalling tokens made for this login die with it, including sockets already open.
-    for room in request.app[ROOMS].all():
-        for member in await room.members():
-            if member.login_id == login_id:
-                member.disconnect(CLOSE_POLICY, "you logged out")
+    await request.app[LIVE].publish(LoggedOut(login_id))
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
@@ -123,6 +120,14 @@ def _too_many(code: str, message: str, retry_after_s: float) -> web.HTTPExceptio
 
 async def _stop_password_workers(app: web.Application) -> None:
     app[PASSWORDS].close()
+
+
+async def on_logged_out(app: web.Application, event: LoggedOut) -> None:
+    """Signalling tokens made for this login die with it, including sockets already open."""
+    for room in app[ROOMS].all():
+        for member in await room.members():
+            if member.login_id == event.login_id:
+                member.disconnect(CLOSE_POLICY, "you logged out")
 
 
 def add_routes(app: web.Application) -> None:

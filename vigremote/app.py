@@ -15,8 +15,18 @@ from vigremote.consent import messages as consent_messages
 from vigremote.consent.store import load_wording, load_wordings
 from vigremote.governance import api as governance_api
 from vigremote.governance import copies as family_copies
-from vigremote.governance import retention
+from vigremote.governance import erasure, retention
 from vigremote.httpjson import json_errors
+from vigremote.live.events import (
+    CaseErased,
+    ConsentChanged,
+    FamilyLinkReplaced,
+    ItemsRemoved,
+    LoggedOut,
+    SessionEnded,
+)
+from vigremote.live.keeper import live_state, make_live_state
+from vigremote.live.state import RosterWriter
 from vigremote.media import passthrough
 from vigremote.media.feeds import Feed
 from vigremote.recording import control as recording_control
@@ -31,7 +41,9 @@ from vigremote.state import (
     CONSENT_WORDING,
     CONSENT_WORDINGS,
     CONSENTS,
+    EVENT_HANDLERS,
     JOIN_HOOKS,
+    LIVE,
     MEDIA_LOCKS,
     MESSAGE_HANDLERS,
     PASSWORDS,
@@ -39,13 +51,17 @@ from vigremote.state import (
     RECORDINGS,
     RECORDS,
     REVIEWS,
+    ROOM_SYSTEMS,
     ROOMS,
+    ROSTERS,
     SIGNER,
     STORE,
     SUPERVISION,
     VAULT,
+    EventHandler,
     JoinHook,
     MessageHandler,
+    SystemFactory,
 )
 from vigremote.supervision import api as supervision_api
 from vigremote.supervision import call as supervision_call
@@ -61,7 +77,18 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[PASSWORDS] = Passwords()
     app[SIGNER] = TokenSigner(load_secret(config.data_dir))
-    app[ROOMS] = Rooms(Feed)
+    app[LIVE] = live = make_live_state(config)
+    app[ROSTERS] = rosters = RosterWriter()
+    app[ROOMS] = Rooms(Feed, rosters.put, live.release)
+    event_handlers: dict[type, EventHandler] = {
+        ConsentChanged: consent_messages.on_consent_changed,
+        SessionEnded: cases.on_session_ended,
+        FamilyLinkReplaced: cases.on_link_replaced,
+        LoggedOut: accounts.on_logged_out,
+        ItemsRemoved: review_control.on_items_removed,
+        CaseErased: erasure.on_case_erased,
+    }
+    app[EVENT_HANDLERS] = event_handlers
     app[CONSENT_WORDING] = load_wording()
     app[CONSENT_WORDINGS] = load_wordings()
     handlers: dict[str, MessageHandler] = {
@@ -79,9 +106,17 @@ def create_app(config: Config) -> web.Application:
         supervision_call.on_join,
     ]
     app[JOIN_HOOKS] = join_hooks
+    # What each kind of session's room holds besides people, made when the room opens.
+    room_systems: dict[str, list[SystemFactory]] = {
+        "filming": [recording_control.carry_on],
+        "review": [recording_control.carry_on, review_control.player_of],
+        "supervision": [supervision_call.player_of],
+    }
+    app[ROOM_SYSTEMS] = room_systems
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(retention.retention_job)
     app.cleanup_ctx.append(_rooms)
+    app.cleanup_ctx.append(live_state)
     app.on_shutdown.append(_hang_up)
     app[MEDIA_LOCKS] = {}
     for module in (

@@ -11,8 +11,10 @@ from vigremote.accounts import current_login_id, current_user
 from vigremote.auth import TokenSigner
 from vigremote.config import Config
 from vigremote.httpjson import error, read_json, text_field
+from vigremote.live.events import FamilyLinkReplaced, SessionEnded
+from vigremote.live.keeper import roster_of
 from vigremote.rooms import CLOSE_POLICY, end_room
-from vigremote.state import CONFIG, CONSENTS, ROOMS, SIGNER, STORE
+from vigremote.state import CONFIG, CONSENTS, LIVE, ROOMS, SIGNER, STORE
 from vigremote.storage import Case, Session, Store, User, new_id
 
 FAMILY_PARTICIPANT_ID = "family"
@@ -124,8 +126,7 @@ async def create_session(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     user = current_user(request)
     _, session = owned_session(request.app[STORE], user, request.match_info["session_id"])
-    room = request.app[ROOMS].get(session.id)
-    participants = await room.roster() if room else []
+    participants = await roster_of(request.app, session.id)  # on whichever process has it
     return web.json_response({"session": session.to_json(), "participants": participants})
 
 
@@ -137,11 +138,7 @@ async def new_family_link(request: web.Request) -> web.Response:
         raise error(409, "session-ended", "this session has ended")
     link = family_link(store, request.app[CONFIG], request.app[SIGNER], session)
     store.audit(user.id, "family-link-issued", f"session:{session.id}", revokes="older links")
-    room = request.app[ROOMS].get(session.id)
-    if room is not None:  # whoever holds an older link is in the call: hang up on them
-        for member in await room.members():
-            if member.role == "family":
-                member.disconnect(CLOSE_POLICY, "this link was replaced by a newer one")
+    await request.app[LIVE].publish(FamilyLinkReplaced(session.id))
     short = short_form(store, request.app[CONFIG], session)
     return web.json_response({"family_link": link} | short)
 
@@ -182,10 +179,24 @@ async def end_session(request: web.Request) -> web.Response:
     _, session = owned_session(store, user, request.match_info["session_id"])
     session = store.end_session(session.id)
     store.audit(user.id, "session-ended", f"session:{session.id}")
-    room = request.app[ROOMS].get(session.id)
+    await request.app[LIVE].publish(SessionEnded(session.id))
+    return web.json_response({"session": session.to_json()})
+
+
+async def on_link_replaced(app: web.Application, event: FamilyLinkReplaced) -> None:
+    """Whoever holds an older family link is in the call here: hang up on them."""
+    room = app[ROOMS].get(event.session_id)
+    if room is not None:
+        for member in await room.members():
+            if member.role == "family":
+                member.disconnect(CLOSE_POLICY, "this link was replaced by a newer one")
+
+
+async def on_session_ended(app: web.Application, event: SessionEnded) -> None:
+    """A session (or a supervision call) ended: if its room is here, everyone is told."""
+    room = app[ROOMS].get(event.session_id)
     if room is not None:
         await end_room(room)
-    return web.json_response({"session": session.to_json()})
 
 
 def add_routes(app: web.Application) -> None:

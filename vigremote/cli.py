@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import ssl
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from vigremote.keys import MasterKeyError, derive, load_master_key, new_key_text
 from vigremote.records import open_records
 from vigremote.storage import ROLES_WITH_ACCOUNTS, Conflict, Store
 from vigremote.supervision import commands as supervision_commands
+from vigremote.workers import serve_workers
 
 DEMO_USER = "demo"
 
@@ -94,10 +96,27 @@ def _open_store(config: Config) -> Store:
     return open_records(config).store
 
 
+def _workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of processes, or 'auto'") from None
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError("between 1 and 64 processes")
+    return count
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.demo:
         print(json.dumps(_demo(config), indent=2), flush=True)
+    if args.workers > 1:
+        print(f"vigremote listening on {config.base_url}  (data: {config.data_dir})", flush=True)
+        return serve_workers(args.argv[1:], args.workers, config.redis_url)
+    if args.worker_id:
+        return _serve_worker(args, config)
     ssl_context = None
     if args.cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -112,6 +131,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print=None,
         access_log=None,
     )
+    return 0
+
+
+def _serve_worker(args: argparse.Namespace, config: Config) -> int:
+    """One of several worker processes: the public port shared (SO_REUSEPORT), and an
+    internal one where the others relay sockets whose room lives here."""
+    internal = f"http://{args.advertise_host}:{args.internal_port}"
+    config = dataclasses.replace(
+        config, worker_id=f"{args.worker_id}-{os.getpid()}", internal_url=internal
+    )
+    loop = _event_loop()
+    app = create_app(config)
+
+    async def run() -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, config.host, config.port, reuse_port=True).start()
+        await web.TCPSite(runner, args.advertise_host, args.internal_port).start()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    loop.run_until_complete(run())
     return 0
 
 
@@ -246,7 +290,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--turn-ttl", type=int, default=12 * 3600, help="TURN credential lifetime in seconds (12 h)"
     )
-    parser.add_argument("--redis-url", help="share live state through Redis (later releases)")
+    parser.add_argument(
+        "--redis-url",
+        help="share live state (rooms, rosters, events) through Redis: needed by several "
+        "worker processes or machines, e.g. redis://127.0.0.1:6379/0",
+    )
     parser.add_argument(
         "--retention-text",
         help="one sentence for families: how long recordings are kept, e.g. "
@@ -316,6 +364,21 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--cert", help="TLS certificate (phones need https for the camera)")
     serve.add_argument("--key", help="TLS private key")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes behind the one address: a number, or 'auto' (one per core); "
+        "above 1 they share rooms through Redis (--redis-url, or a local redis-server)",
+    )
+    serve.add_argument(
+        "--advertise-host",
+        default="127.0.0.1",
+        help="where the other workers reach this one's internal port (its address on the "
+        "machines' private network, when workers run on several machines)",
+    )
+    serve.add_argument("--worker-id", help=argparse.SUPPRESS)  # set by the parent process
+    serve.add_argument("--internal-port", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     user = sub.add_parser("user", help="manage accounts").add_subparsers(
@@ -379,6 +442,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `serve --workers` passes it on
     if getattr(args, "cert", None) and not getattr(args, "key", None):
         print("error: --cert needs --key", file=sys.stderr)
         return 2

@@ -72,7 +72,12 @@ class Config:
     ice_servers: tuple[IceServer, ...] = ()
     # With a TURN secret, each participant gets its own short-lived TURN credentials.
     turn: TurnSettings | None = None
-    redis_url: str | None = None
+    redis_url: str | None = None  # live state shared through Redis (several processes)
+    # This process among the server's workers: its id, and the address other workers relay a
+    # browser's socket to when a room lives here ("" when one process serves everything).
+    worker_id: str = "local"
+    internal_url: str = ""
+    live_namespace: str = "vigremote"  # the start of its Redis keys (one Redis, several services)
     # From outside the data folder (keys.load_master_key, done by the CLI). A Config made in
     # code without one gets a fresh random key: fine for a test, not for data that must last.
     master_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)

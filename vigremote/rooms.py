@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,7 @@ class SlotSpec:
 
 
 PLAYER = "player"
+SYSTEM_ROLES = ("recorder", "player")  # system participants' roles: never people
 # A recorded shared review played in a supervision call: the cameras it recorded.
 RECORDED_CAMERAS = ("family", "practitioner")
 
@@ -85,14 +86,19 @@ def feed_published_by(role: str) -> str | None:
 
 
 class SystemParticipant(Protocol):
-    """A server-side member of the room, such as the recorder: it hears every broadcast."""
+    """A server-side member of the room (the recorder, the player). The room calls its typed
+    hooks; it never reads what the room sends to browsers, nor another one's messages."""
 
     id: str
     role: str
 
     def describe(self) -> messages.Participant: ...
 
-    def receive(self, message: ServerMessage) -> None: ...
+    def on_roster(self, roster: list[messages.Participant]) -> None:
+        """Who is in the room now (after every change)."""
+
+    def on_recording(self, status: messages.RecordingStatus) -> None:
+        """The room's recording changed state (started, paused, stopped...)."""
 
     async def on_consent(self, purposes: tuple[str, ...]) -> None:
         """The family's consent changed: act on it now (stop recording, drop clips)."""
@@ -154,18 +160,33 @@ class Participant:
         return described
 
 
+# Takes a room's roster as it changes, without waiting (the live state writes it behind).
+RosterSink = Callable[[str, list[messages.Participant]], None]
+
+
+def _no_roster_sink(session_id: str, roster: list[messages.Participant]) -> None:
+    return None
+
+
 class Room:
     def __init__(
-        self, session_id: str, case_id: str, kind: str, feed_factory: Callable[[str, str], Any]
+        self,
+        session_id: str,
+        case_id: str,
+        kind: str,
+        feed_factory: Callable[[str, str], Any],
+        roster_sink: RosterSink = _no_roster_sink,
     ) -> None:
         self.session_id = session_id
         self.case_id = case_id
         self.kind = kind
+        self._roster_sink = roster_sink  # the live state's copy, for REST on any process
         self._lock = asyncio.Lock()
         self._participants: dict[str, Participant] = {}
         self._feeds: dict[tuple[str, str], Any] = {}
         self._feed_factory = feed_factory
         self._system: dict[str, SystemParticipant] = {}
+        self.systems_opened = False  # its system participants were made (signalling.py)
         self.closed = False
 
     async def join(self, participant: Participant) -> Participant | None:
@@ -195,12 +216,17 @@ class Room:
         return await self.current(participant.id) is participant
 
     async def broadcast(self, message: ServerMessage, roles: tuple[str, ...] | None = None) -> None:
+        """To the people in the room (system participants have typed hooks instead)."""
         for member in await self.members():
             if roles is None or member.role in roles:
                 member.outbox.send(message)
+
+    async def recording_changed(self, status: messages.RecordingStatus) -> None:
+        """The recorder's state, to everyone: people see it, the other system participants
+        act on it (the player notes what is on screen when a recording starts)."""
+        await self.broadcast(status)
         for system in list(self._system.values()):
-            if roles is None or system.role in roles:
-                system.receive(message)
+            system.on_recording(status)
 
     async def roster(self) -> list[messages.Participant]:
         people = [m.describe() for m in await self.members()]
@@ -218,7 +244,11 @@ class Room:
             await system.on_consent(purposes)
 
     async def send_roster(self) -> None:
-        await self.broadcast({"type": "participants", "participants": await self.roster()})
+        roster = await self.roster()
+        await self.broadcast({"type": "participants", "participants": roster})
+        for system in list(self._system.values()):
+            system.on_roster(roster)
+        self._roster_sink(self.session_id, roster)
 
     def feed(self, publisher: str, kind: str) -> Any:
         """The feed of `publisher`'s `kind` track; it outlives the publisher's connections."""
@@ -246,11 +276,18 @@ async def end_room(room: Room) -> None:
 
 
 class Rooms:
-    """The live rooms of this process (the in-process live-state backend)."""
+    """The rooms this process owns (live/ says which process owns which)."""
 
-    def __init__(self, feed_factory: Callable[[str, str], Any]) -> None:
+    def __init__(
+        self,
+        feed_factory: Callable[[str, str], Any],
+        roster_sink: RosterSink = _no_roster_sink,
+        on_discard: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._rooms: dict[str, Room] = {}
         self._feed_factory = feed_factory
+        self._roster_sink = roster_sink
+        self._on_discard = on_discard  # the room's lease is given up
 
     def get(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
@@ -258,7 +295,7 @@ class Rooms:
     def open(self, session_id: str, case_id: str, kind: str) -> Room:
         room = self._rooms.get(session_id)
         if room is None:
-            room = Room(session_id, case_id, kind, self._feed_factory)
+            room = Room(session_id, case_id, kind, self._feed_factory, self._roster_sink)
             self._rooms[session_id] = room
         return room
 
@@ -266,6 +303,14 @@ class Rooms:
         if not await room.members() and self._rooms.get(room.session_id) is room:
             del self._rooms[room.session_id]
             await room.close()
+            await self._discarded(room.session_id)
+
+    async def _discarded(self, session_id: str) -> None:
+        if self._on_discard is not None:
+            try:
+                await self._on_discard(session_id)
+            except Exception as exc:  # the lease lapses by itself
+                log.warning("the lease of %s was not given up: %s", session_id, exc)
 
     def of_case(self, case_id: str) -> list[Room]:
         """The open rooms of one family's case (a consent change reaches all of them)."""
@@ -279,4 +324,5 @@ class Rooms:
             for member in await room.members():
                 member.disconnect(1001, "the server is shutting down")
             await room.close()
+            await self._discarded(room.session_id)  # another process may take it at once
         self._rooms.clear()

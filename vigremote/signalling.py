@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -22,6 +23,8 @@ from vigremote.cases import link_in_force
 from vigremote.config import PROTOCOL_VERSION
 from vigremote.errors import CLOSE_PROTOCOL_ERROR, ProtocolError, UserError  # noqa: F401
 from vigremote.httpjson import BadJson, decode_json
+from vigremote.live.relay import OwnerUnreachable, relay
+from vigremote.live.state import LEASE_TTL_S
 from vigremote.media.peers import BadOffer, Peer, Slot, check_offer
 from vigremote.messages import CLIENT_TYPES, ServerMessage
 from vigremote.rooms import (
@@ -33,7 +36,16 @@ from vigremote.rooms import (
     feed_published_by,
     layout,
 )
-from vigremote.state import CONFIG, JOIN_HOOKS, MESSAGE_HANDLERS, ROOMS, SIGNER, STORE
+from vigremote.state import (
+    CONFIG,
+    JOIN_HOOKS,
+    LIVE,
+    MESSAGE_HANDLERS,
+    ROOM_SYSTEMS,
+    ROOMS,
+    SIGNER,
+    STORE,
+)
 from vigremote.storage import NotFound, Session
 from vigremote.supervision.call import KIND as CALL_KIND
 from vigremote.supervision.call import call_session
@@ -44,15 +56,26 @@ log = logging.getLogger(__name__)
 CLOSE_REPLACED = 4001
 CLOSE_ENDED = 4002
 CLOSE_TOO_SLOW = 4003
+CLOSE_TRY_AGAIN = 1013  # WebSocket's "try again later": the browser reconnects by itself
+
+
+class Relayed(Exception):
+    """This socket was served by the room's own process (relayed there) and is done."""
+
+
 HANDSHAKE_TIMEOUT_S = 10.0
+CLOSE_WAIT_S = 2.0
 
 
 class Connection:
     """One browser's signalling socket, from handshake to hang-up."""
 
-    def __init__(self, app: web.Application, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self, app: web.Application, ws: web.WebSocketResponse, transport: Any = None
+    ) -> None:
         self.app = app
         self.ws = ws
+        self._transport = transport  # to cut a socket whose reader stopped reading
         self.config = app[CONFIG]
         self.room: Room | None = None
         self.participant: Participant | None = None
@@ -64,6 +87,8 @@ class Connection:
             identity = await self._handshake()
             await self._join(identity)
             await self._read_loop()
+        except Relayed:
+            return  # the room's own process served this socket, through this one
         except ProtocolError as exc:
             log.info("closing socket: %s", exc)
             await self.ws.close(code=exc.code, message=str(exc)[:120].encode())
@@ -77,6 +102,7 @@ class Connection:
         except TimeoutError:
             raise ProtocolError("no handshake received") from None
         hello = self._parse(msg)
+        hello_text = msg.data if hello is not None else ""
         if hello is None:
             raise ProtocolError("the socket closed before the handshake")
         if hello.get("type") != "hello":
@@ -98,8 +124,33 @@ class Connection:
         if not session.is_open:
             raise ProtocolError("the session has ended", CLOSE_ENDED)
         self._check_not_revoked(identity, session)
-        self.room = self.app[ROOMS].open(session.id, session.case_id, session.kind)
+        self.room = await self._room_here_or_relay(session, hello_text)
         return identity
+
+    async def _room_here_or_relay(self, session: Session, hello: str) -> Room:
+        """The session's room, when it lives (or may now live) in this process; otherwise the
+        socket is relayed to the process that owns it (and Relayed raised when that ends). An
+        owner that does not answer has died: its lease lapses, and then the room is taken here."""
+        rooms, live = self.app[ROOMS], self.app[LIVE]
+        deadline = time.monotonic() + LEASE_TTL_S + 2
+        while True:
+            room = rooms.get(session.id)
+            if room is not None:
+                return room  # already here (and kept here even while Redis is away)
+            try:
+                owner = await live.claim(session.id)
+            except Exception as exc:
+                log.warning("could not claim room %s: %s", session.id, exc)
+                raise ProtocolError("the server is busy: try again", CLOSE_TRY_AGAIN) from None
+            if owner == live.worker:
+                return rooms.open(session.id, session.case_id, session.kind)
+            try:
+                await relay(self.ws, hello, owner, self.config.max_message_bytes)
+                raise Relayed()
+            except OwnerUnreachable:
+                if time.monotonic() > deadline:
+                    raise ProtocolError("the server is busy: try again", CLOSE_TRY_AGAIN) from None
+                await asyncio.sleep(0.25)
 
     def _session(self, session_id: str) -> Session:
         """A case's session, or a supervision call (supervision/call.py)."""
@@ -156,6 +207,10 @@ class Connection:
                 "slots": [spec.to_json() for spec in layout(self.room.kind, participant.role)],
             }
         )
+        if not self.room.systems_opened:  # a room just opened here: its system participants
+            self.room.systems_opened = True
+            for make in self.app[ROOM_SYSTEMS].get(self.room.kind, ()):
+                await make(self.app, self.room)
         for hook in self.app[JOIN_HOOKS]:
             await hook(self.app, self.room, participant)
         await self.room.send_roster()
@@ -310,7 +365,13 @@ class Connection:
             self._spawn(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
-        await self.ws.close(code=code, message=reason.encode())
+        """Close with a code and reason; a browser that stopped reading never lets the close
+        frame through, so after CLOSE_WAIT_S the connection is cut."""
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), CLOSE_WAIT_S)
+        except TimeoutError:
+            if self._transport is not None:
+                self._transport.abort()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` as a task this connection owns (awaited or cancelled when it leaves)."""
@@ -328,6 +389,8 @@ class Connection:
     # leaving ------------------------------------------------------------------------------
     async def _leave(self) -> None:
         participant, room = self.participant, self.room
+        if participant is None and room is not None:  # the handshake failed after opening it
+            await self.app[ROOMS].discard_if_empty(room)
         if participant is None or room is None:
             return
         if participant.peer is not None:
@@ -355,7 +418,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     config = request.app[CONFIG]
     ws = web.WebSocketResponse(max_msg_size=config.max_message_bytes, heartbeat=config.heartbeat_s)
     await ws.prepare(request)
-    await Connection(request.app, ws).run()
+    await Connection(request.app, ws, request.transport).run()
     return ws
 
 

@@ -12,6 +12,7 @@ from vigremote.auth import Passwords, TokenSigner
 from vigremote.clips.store import ClipStore
 from vigremote.config import Config
 from vigremote.consent.store import ConsentStore
+from vigremote.live.state import LiveState, RosterWriter
 from vigremote.recording.store import RecordingStore
 from vigremote.records import Records
 from vigremote.review.store import ReviewStore
@@ -45,6 +46,9 @@ RECORDINGS = web.AppKey("recordings", RecordingStore)
 # Called after a participant joins a room, to send them the room's current state.
 JoinHook = Callable[[web.Application, Room, Participant], Awaitable[None]]
 JOIN_HOOKS: web.AppKey[list[JoinHook]] = web.AppKey("join_hooks")
+# Each session kind's system participants (recorder, player), made when its room opens here.
+SystemFactory = Callable[[web.Application, Room], Awaitable[Any]]
+ROOM_SYSTEMS: web.AppKey[dict[str, list[SystemFactory]]] = web.AppKey("room_systems")
 CLIPS = web.AppKey("clips", ClipStore)
 # One media job (remux, thumbnails, cut) at a time per recording.
 MEDIA_LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("media_locks")
@@ -53,3 +57,10 @@ REVIEWS = web.AppKey("reviews", ReviewStore)
 SUPERVISION = web.AppKey("supervision", SupervisionStore)
 # The supervision log and VIG-SDS ratings (supervision/ratings.py).
 RATINGS = web.AppKey("ratings", RatingsStore)
+
+# The live state shared by the server's processes (live/): room leases, rosters, events.
+LIVE: web.AppKey[LiveState] = web.AppKey("live")
+# What this process does for each cluster event (live/events.py): event class -> handler.
+EventHandler = Callable[[web.Application, Any], Awaitable[None]]
+EVENT_HANDLERS: web.AppKey[dict[type, EventHandler]] = web.AppKey("event_handlers")
+ROSTERS = web.AppKey("rosters", RosterWriter)

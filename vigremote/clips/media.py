@@ -44,55 +44,75 @@ def _written(target: Path, sources: list[Path]) -> None:
     meta.chmod(0o600)
 
 
-def _playback_target(vault: Vault, source: Path, folder: Path) -> tuple[Path, str]:
+def _video_codec(vault: Vault, source: Path) -> str:
     with (
         vault.open(source, allow_unfinished=True) as sealed,  # a segment may be growing
         av.open(sealed, "r") as probe,
     ):
-        codec = probe.streams.video[0].codec_context.name
+        return str(probe.streams.video[0].codec_context.name)
+
+
+def _playback_target(vault: Vault, source: Path, folder: Path) -> tuple[Path, str]:
+    codec = _video_codec(vault, source)
     return folder / ("playback.webm" if codec == "vp8" else "playback.mp4"), codec
+
+
+def _one_stream(vault: Vault, sources: list[Path], codec: str) -> list[Path]:
+    """The first segment and those that continue it: the same person's camera in the same
+    codec (a recording another process carried on after a crash). A segment in another
+    codec (a different browser rejoined) cannot join the copy and is left out, as before."""
+    person = sources[0].name.split("-", 1)[0]
+    return [sources[0]] + [
+        s
+        for s in sources[1:]
+        if s.name.split("-", 1)[0] == person and _video_codec(vault, s) == codec
+    ]
 
 
 def fresh_playback(vault: Vault, sources: list[Path], folder: Path) -> Path | None:
     """The playback copy if it is up to date (no lock needed: it is replaced atomically)."""
-    target, _ = _playback_target(vault, sources[0], folder)
-    return target if _fresh(target, sources[:1]) else None
+    target, codec = _playback_target(vault, sources[0], folder)
+    return target if _fresh(target, _one_stream(vault, sources, codec)) else None
 
 
 def playback_file(vault: Vault, sources: list[Path], folder: Path) -> Path:
-    """One file a browser can play and seek: the first segment's packets, copied, with an index.
+    """One file a browser can play and seek: the packets of the first segment and of those that
+    continue it (already on one timeline), copied, with an index.
 
     VP8 goes to WebM; H264 (stored in Matroska, which browsers do not play) goes to MP4.
     """
-    source = sources[0]
-    target, codec = _playback_target(vault, source, folder)
-    if _fresh(target, [source]):
+    target, codec = _playback_target(vault, sources[0], folder)
+    used = _one_stream(vault, sources, codec)
+    if _fresh(target, used):
         return target
     tmp = folder / (target.name + ".part")
     options = {"movflags": "+faststart"} if codec != "vp8" else {}
     with (
-        vault.open(source, allow_unfinished=True) as sealed_in,
-        av.open(sealed_in, "r") as inp,
         vault.create_replacing(tmp) as sealed_out,
         av.open(
             sealed_out, "w", format="webm" if codec == "vp8" else "mp4", options=options
         ) as out,
     ):
-        streams = {
-            s.index: out.add_stream_from_template(s)
-            for s in inp.streams
-            if s.type in ("video", "audio")
-        }
-        try:
-            for packet in inp.demux(*[s for s in inp.streams if s.index in streams]):
-                if packet.pts is None or packet.size == 0:
-                    continue
-                packet.stream = streams[packet.stream_index]
-                out.mux(packet)
-        except av.FFmpegError:
-            pass  # a file still being written (or cut by a crash) ends in a partial cluster
+        streams: dict[str, Any] = {}  # by type: "video", "audio"
+        for source in used:
+            with (
+                vault.open(source, allow_unfinished=True) as sealed_in,
+                av.open(sealed_in, "r") as inp,
+            ):
+                mine = [s for s in inp.streams if s.type in ("video", "audio")]
+                for stream in mine:
+                    if stream.type not in streams and source == used[0]:
+                        streams[stream.type] = out.add_stream_from_template(stream)
+                try:
+                    for packet in inp.demux(*[s for s in mine if s.type in streams]):
+                        if packet.pts is None or packet.size == 0:
+                            continue
+                        packet.stream = streams[packet.stream.type]
+                        out.mux(packet)
+                except av.FFmpegError:
+                    pass  # a file still being written (or cut by a crash) ends partway
     tmp.replace(target)
-    _written(target, [source])
+    _written(target, used)
     return target
 
 

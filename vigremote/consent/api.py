@@ -130,7 +130,7 @@ async def family_withdraw(request: web.Request) -> web.Response:
         how="family-link",
         language=consent.language,
     )
-    await announce_change(request.app, session.case_id, consent)
+    await announce_change(request.app, session.case_id)
     return web.json_response({"consent": consent.to_json()})
 
 
@@ -167,7 +167,7 @@ async def record_withdrawal(request: web.Request) -> web.Response:
     request.app[STORE].audit(
         user.id, "consent-withdrawn", f"case:{case.id}", purposes=purposes, how=how
     )
-    await announce_change(request.app, case.id, consent)
+    await announce_change(request.app, case.id)
     return web.json_response({"consent": consent.to_json()}, status=201)
 
 

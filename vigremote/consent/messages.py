@@ -19,9 +19,18 @@ from aiohttp import web
 from vigremote.consent.policy import recorded_for
 from vigremote.consent.store import PURPOSES, Consent, family_wording, shipped_language
 from vigremote.errors import UserError
+from vigremote.live.events import ConsentChanged
 from vigremote.messages import ConsentState, ConsentWording
 from vigremote.rooms import Participant, Room
-from vigremote.state import CONFIG, CONSENT_WORDING, CONSENT_WORDINGS, CONSENTS, ROOMS, STORE
+from vigremote.state import (
+    CONFIG,
+    CONSENT_WORDING,
+    CONSENT_WORDINGS,
+    CONSENTS,
+    LIVE,
+    ROOMS,
+    STORE,
+)
 
 
 def parse_purposes(value: object) -> list[str]:
@@ -60,7 +69,7 @@ async def handle_consent(
         raise UserError("stale-wording", "the consent text has changed: reload the page")
     purposes = parse_purposes(message.get("purposes"))
     language = shipped_language(app[CONSENT_WORDINGS], message.get("language"))
-    consent = app[CONSENTS].record(
+    app[CONSENTS].record(
         room.case_id,
         purposes,
         wording["version"],
@@ -77,13 +86,21 @@ async def handle_consent(
         how="in-call",
         language=language,
     )
-    await announce_change(app, room.case_id, consent)
+    await announce_change(app, room.case_id)
 
 
-async def announce_change(app: web.Application, case_id: str, consent: Consent) -> None:
-    """Tell every open room of this case: people see it, recorders and players act on it."""
+async def announce_change(app: web.Application, case_id: str) -> None:
+    """The case's consent changed: every process tells its rooms (on_consent_changed)."""
+    await app[LIVE].publish(ConsentChanged(case_id))
+
+
+async def on_consent_changed(app: web.Application, event: ConsentChanged) -> None:
+    """Tell every open room of this case here: people see it, recorders and players act on it."""
     consents = app[CONSENTS]
-    for room in app[ROOMS].of_case(case_id):
+    consent = consents.current(event.case_id)
+    if consent is None:
+        return
+    for room in app[ROOMS].of_case(event.case_id):
         confirmed = consents.confirmed_in(room.session_id)
         await room.broadcast(consent_message(consent, room, confirmed))
         await room.consent_changed(tuple(consent.purposes))

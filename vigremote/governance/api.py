@@ -19,7 +19,7 @@ from aiohttp import web
 from vigremote.accounts import current_user
 from vigremote.cases import case_for_records_work
 from vigremote.governance import retention
-from vigremote.governance.erasure import OnLegalHold, erase_case
+from vigremote.governance.erasure import OnLegalHold, StillLive, erase_case
 from vigremote.governance.export import actor_name, case_audit, export_case
 from vigremote.httpjson import error, read_json, text_field
 from vigremote.paths import case_dir
@@ -173,6 +173,8 @@ async def erase(request: web.Request) -> web.Response:
         erased = await erase_case(request.app, case.id, current_user(request).id, "on request")
     except OnLegalHold as exc:
         raise error(409, "legal-hold", str(exc)) from None
+    except StillLive as exc:
+        raise error(409, "still-live", str(exc)) from None
     return web.json_response({"erased": case.id} | erased.to_json())
 
 

@@ -12,24 +12,26 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from vigremote.audit import AUDIT_SEAL_KEY, reseal
 from vigremote.config import Config
-from vigremote.governance.erasure import OnLegalHold, erase_case
+from vigremote.governance.erasure import OnLegalHold, StillLive, erase_case
 from vigremote.governance.export import export_case
 from vigremote.governance.retention import sweep
 from vigremote.keys import MasterKeyError, derive, new_key_text, parse_key, write_private_key
+from vigremote.live.keeper import make_live_state
 from vigremote.migrations import unseal_backup
 from vigremote.records import Records, open_records
 from vigremote.rooms import Rooms
 from vigremote.state import (
     CLIPS,
     CONFIG,
+    LIVE,
     MEDIA_LOCKS,
     RECORDINGS,
     RECORDS,
@@ -43,8 +45,12 @@ from vigremote.storage import NotFound, checkpoint
 ConfigOf = Callable[[argparse.Namespace], Config]
 
 
+T = TypeVar("T")
+
+
 def offline_app(config: Config, records: Records) -> web.Application:
-    """What the governance functions use of a server, for a command (no rooms are open)."""
+    """What the governance functions use of a server, for a command (no rooms are open here;
+    with a Redis URL, the servers' processes are told what the command does to their rooms)."""
     app = web.Application()
     app[CONFIG], app[RECORDS], app[STORE], app[VAULT] = (
         config,
@@ -55,7 +61,16 @@ def offline_app(config: Config, records: Records) -> web.Application:
     app[RECORDINGS], app[CLIPS], app[REVIEWS] = records.recordings, records.clips, records.reviews
     app[ROOMS] = Rooms(lambda kind, name: None)
     app[MEDIA_LOCKS] = {}
+    app[LIVE] = make_live_state(config)
     return app
+
+
+async def offline(app: web.Application, work: Awaitable[T]) -> T:
+    """Run a command's work on an offline app, then close its live state."""
+    try:
+        return await work
+    finally:
+        await app[LIVE].close()
 
 
 def cmd_keys_rotate(args: argparse.Namespace, config_of: ConfigOf) -> int:
@@ -149,11 +164,12 @@ def cmd_case_erase(args: argparse.Namespace, config_of: ConfigOf) -> int:
         if args.confirm != case.label:
             print("error: --confirm must be the case's label, exactly", file=sys.stderr)
             return 1
-        erased = asyncio.run(erase_case(offline_app(config, records), case.id, "cli", "command"))
+        app = offline_app(config, records)
+        erased = asyncio.run(offline(app, erase_case(app, case.id, "cli", "command")))
     except NotFound:
         print(f"error: no case {args.case!r}", file=sys.stderr)
         return 1
-    except OnLegalHold as exc:
+    except (OnLegalHold, StillLive) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -167,7 +183,8 @@ def cmd_retention_run(args: argparse.Namespace, config_of: ConfigOf) -> int:
     records = open_records(config)
     try:
         now = time.time() + args.days_ahead * 24 * 3600
-        gone = asyncio.run(sweep(offline_app(config, records), now))
+        app = offline_app(config, records)
+        gone = asyncio.run(offline(app, sweep(app, now)))
     finally:
         records.close()
     print(json.dumps({"deleted": [d.to_json() for d in gone]}, indent=2))

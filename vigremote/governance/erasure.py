@@ -16,14 +16,22 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from vigremote.live.events import CaseErased
 from vigremote.paths import case_dir
 from vigremote.rooms import end_room
-from vigremote.state import CONFIG, MEDIA_LOCKS, RECORDINGS, ROOMS, STORE
+from vigremote.state import CONFIG, LIVE, MEDIA_LOCKS, RECORDINGS, ROOMS, STORE
 from vigremote.storage import checkpoint
 
 
 class OnLegalHold(Exception):
     """The case is on legal hold: nothing of it may be deleted until the hold is lifted."""
+
+
+class StillLive(Exception):
+    """A room of the case would not close in time (on some process): nothing was erased."""
+
+
+ROOMS_GONE_WITHIN_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,15 +74,32 @@ _ROWS = (
 )
 
 
+async def on_case_erased(app: web.Application, event: CaseErased) -> None:
+    """The case's rooms here end, and their recorders finish their files before the files go."""
+    for room in app[ROOMS].of_case(event.case_id):
+        await end_room(room)
+        await room.close()
+
+
+async def _until_no_room_is_live(app: web.Application, session_ids: list[str]) -> None:
+    """Wait for the case's rooms to be given up on every process (their people hung up)."""
+    live = app[LIVE]
+    for _ in range(int(ROOMS_GONE_WITHIN_S / 0.1)):
+        owners = [await live.owner(session_id) for session_id in session_ids]
+        if not any(owners):
+            return
+        await asyncio.sleep(0.1)
+    raise StillLive("a session of this case is still running: try again in a moment")
+
+
 async def erase_case(app: web.Application, case_id: str, actor: str, how: str) -> Erased:
     """Erase the case now (OnLegalHold if it is held). `how` says by which route (audited)."""
     store = app[STORE]
     case = store.case(case_id)
     if case.legal_hold is not None:
         raise OnLegalHold("the case is on legal hold: lift the hold before erasing it")
-    for room in app[ROOMS].of_case(case_id):
-        await end_room(room)
-        await room.close()  # recorders finish their files before the files go
+    await app[LIVE].publish(CaseErased(case_id))
+    await _until_no_room_is_live(app, [s.id for s in store.sessions_of(case_id)])
     db = store.db
     counts = Erased(
         *(

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from vigremote.config import Config
-from vigremote.governance.erasure import erase_case
+from vigremote.governance.erasure import StillLive, erase_case
 from vigremote.paths import case_dir, recording_dir
-from vigremote.recording.deletion import being_recorded
 from vigremote.recording.store import LIVE_STATUSES, Recording
 from vigremote.records import Records
 from vigremote.state import CONFIG, MEDIA_LOCKS, RECORDS
@@ -134,11 +133,17 @@ async def sweep(app: web.Application, now: float | None = None) -> list[Due]:
             if due.at > now:
                 continue
             if due.kind == "case":
-                await erase_case(app, case.id, ACTOR, due.why)
+                try:
+                    await erase_case(app, case.id, ACTOR, due.why)
+                except StillLive:
+                    log.warning(
+                        "retention: case %s is in a call; erased at the next sweep", case.id
+                    )
+                    break
                 gone.append(due)
                 break  # nothing else of it is left
             recording = records.recordings.get(due.id)
-            if recording.status in LIVE_STATUSES or being_recorded(app, case.id, recording.id):
+            if recording.status in LIVE_STATUSES:  # being recorded (or a crash left it so)
                 continue
             await expire_recording(app, recording, due.why)
             gone.append(due)

@@ -17,9 +17,9 @@ from vigremote.consent.policy import recorded_for
 from vigremote.errors import UserError
 from vigremote.paths import recording_dir
 from vigremote.recording.recorder import RECORDER_ID, Recorder
-from vigremote.recording.store import RecordingStore
+from vigremote.recording.store import LIVE_STATUSES, RecordingStore
 from vigremote.rooms import Participant, Room
-from vigremote.state import CONFIG, CONSENTS, RECORDINGS, STORE, VAULT
+from vigremote.state import CONFIG, CONSENTS, LIVE, RECORDINGS, STORE, VAULT
 from vigremote.vault.files import Vault
 from vigremote.vault.sealed import Tampered
 
@@ -40,7 +40,7 @@ def recorder_of(app: web.Application, room: Room) -> Recorder:
         app[RECORDINGS],
         app[CONFIG].data_dir,
         app[VAULT],
-        room.broadcast,
+        room.recording_changed,
         RECORDED_PUBLISHERS[room.kind],
         recorded_for(room.kind),
     )
@@ -133,6 +133,35 @@ async def on_join(app: web.Application, room: Room, participant: Participant) ->
     )
 
 
+async def carry_on(app: web.Application, room: Room) -> Recorder | None:
+    """The room has just opened here: if a process that died was recording its session (its
+    room moved here when its lease lapsed), this process's recorder carries that recording on.
+    With several processes (Redis), one that started meanwhile may have marked it interrupted:
+    that is carried on too, as long as the session is open. (Otherwise the recorder is made
+    when the practitioner first presses Record: until then the roster does not list it.)"""
+    store = app[RECORDINGS]
+    adoptable = LIVE_STATUSES + (("interrupted",) if app[CONFIG].redis_url else ())
+    found = [r for r in store.of_session(room.session_id) if r.status in adoptable]
+    if not found:
+        return None
+    recording = found[-1]
+    consent = app[CONSENTS].current(room.case_id)
+    if consent is None or not consent.allows(recorded_for(room.kind)):
+        return None  # consent was withdrawn meanwhile: left as it is (interrupted at start-up)
+    recorder = recorder_of(app, room)
+    if recorder.recording is not None:
+        return recorder  # another join is carrying it on
+    recorder.recording = recording
+    folder = recording_dir(app[CONFIG].data_dir, recording.case_id, recording.id)
+    files = [folder / name for name in store.segments(recording.id)]
+    files = [f for f in files if f.exists()]
+    await asyncio.to_thread(finish_segments, app[VAULT], files)
+    on_disk_s = await asyncio.to_thread(probe_duration, app[VAULT], files)
+    await recorder.adopt(recording, on_disk_s)
+    log.warning("recording %s carried on here (%.1f s were on disk)", recording.id, on_disk_s)
+    return recorder
+
+
 def recording_json(store: RecordingStore, recording: Any) -> dict[str, Any]:
     out: dict[str, Any] = recording.to_json()
     out["bookmarks"] = store.marks(recording.id, "bookmark")
@@ -186,7 +215,8 @@ def finish_segments(vault: Vault, paths: list[Path]) -> None:
 async def recover_interrupted(app: web.Application) -> None:
     """At start-up, recordings a crash left 'recording' become 'interrupted' and stay usable."""
     store, data_dir = app[RECORDINGS], app[CONFIG].data_dir
-    for recording_id in store.mark_interrupted():
+    live = [r for r in store.in_progress() if await app[LIVE].owner(r.session_id) is not None]
+    for recording_id in store.mark_interrupted(keep={r.id for r in live}):
         recording = store.get(recording_id)
         folder = recording_dir(data_dir, recording.case_id, recording.id)
         files = [folder / name for name in store.segments(recording.id)]

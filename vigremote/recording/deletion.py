@@ -19,20 +19,17 @@ from vigremote.cases import owned_case
 from vigremote.clips.clips_api import remove_clip_files
 from vigremote.httpjson import error
 from vigremote.paths import case_dir, recording_dir
-from vigremote.recording.recorder import RECORDER_ID, Recorder
-from vigremote.recording.store import Recording
+from vigremote.recording.store import LIVE_STATUSES, Recording
 from vigremote.review.control import drop_from_reviews
 from vigremote.review.store import PlaylistItem
-from vigremote.state import CLIPS, CONFIG, MEDIA_LOCKS, RECORDINGS, ROOMS, STORE
+from vigremote.state import CLIPS, CONFIG, LIVE, MEDIA_LOCKS, RECORDINGS, STORE
 
 
-def being_recorded(app: web.Application, case_id: str, recording_id: str) -> bool:
-    for room in app[ROOMS].of_case(case_id):
-        recorder = room.system(RECORDER_ID)
-        if isinstance(recorder, Recorder) and recorder.recording is not None:
-            if recorder.recording.id == recording_id and recorder.state in ("recording", "paused"):
-                return True
-    return False
+async def being_recorded(app: web.Application, recording: Recording) -> bool:
+    """Being recorded now, by the room of its session on whichever process has it."""
+    if recording.status not in LIVE_STATUSES:
+        return False
+    return await app[LIVE].owner(recording.session_id) is not None
 
 
 async def delete_recording(request: web.Request) -> web.Response:
@@ -40,7 +37,7 @@ async def delete_recording(request: web.Request) -> web.Response:
     app = request.app
     recording = app[RECORDINGS].get(request.match_info["recording_id"])
     owned_case(app[STORE], user, recording.case_id)
-    if being_recorded(app, recording.case_id, recording.id):
+    if await being_recorded(app, recording):
         raise error(409, "still-recording", "stop the recording before deleting it")
     clips, stills = await remove_recording(app, recording, user.id, "recording-deleted")
     return web.json_response({"deleted": recording.id, "clips": clips, "stills": stills})

@@ -20,7 +20,7 @@ from typing import Any
 
 from vigremote.consent.store import Consent
 from vigremote.media.passthrough import EncodedFrame
-from vigremote.messages import Participant, RecordingState, RecordingStatus, ServerMessage
+from vigremote.messages import Participant, RecordingState, RecordingStatus
 from vigremote.paths import recording_dir
 from vigremote.recording.store import Recording, RecordingStore
 from vigremote.recording.timeline import Track
@@ -67,7 +67,7 @@ class Recorder:
         store: RecordingStore,
         data_dir: Path,
         vault: Vault,
-        announce: Callable[[ServerMessage], Awaitable[None]],
+        announce: Callable[[RecordingStatus], Awaitable[None]],
         publishers: tuple[str, ...] = ("family",),
         required_purpose: str = "analysis",
     ) -> None:
@@ -98,14 +98,12 @@ class Recorder:
     def describe(self) -> Participant:
         return {"id": self.id, "role": self.role, "name": self.name, "media": self.state}
 
-    def receive(self, message: ServerMessage) -> None:
-        """Room broadcasts are for people; from the roster the recorder only notes a recorded
-        person leaving the call (or dropping) and coming back, so the recording says so."""
-        if message["type"] != "participants" or self.recording is None:
+    def on_roster(self, roster: list[Participant]) -> None:
+        """A recorded person leaving the call (or dropping) and coming back: the recording
+        says so."""
+        if self.recording is None or self.state not in ("recording", "paused"):
             return
-        if self.state not in ("recording", "paused"):
-            return
-        present = {p["id"] for p in message["participants"]}
+        present = {p["id"] for p in roster}
         for track in self._tracks:
             here, t_ms = track.publisher in present, self.elapsed_ms()
             if not here and track.left_at_ms is None:
@@ -120,6 +118,9 @@ class Recorder:
             self._writes.submit(
                 self.store.add_mark, self.recording.id, t_ms / 1000, kind, note, "server"
             )
+
+    def on_recording(self, status: RecordingStatus) -> None:
+        return None  # its own
 
     async def on_consent(self, purposes: tuple[str, ...]) -> None:
         """Withdrawn consent stops the recording at once."""
@@ -153,6 +154,37 @@ class Recorder:
         self._t0 = time.monotonic()
         self._paused_total, self._paused_since, self._frozen_at = 0.0, None, None
         self._segments = 0
+        self._attach()
+        await self._announce(self.status())
+        return recording
+
+    async def adopt(self, recording: Recording, on_disk_s: float) -> None:
+        """Carry on a recording a process that died was making (its room moved here): the
+        same recording on the same timeline (wall-clock time since it started, less its
+        pauses), in new files after its own, the time nobody recorded marked as a gap."""
+        self.recording = recording
+        status: RecordingState = "paused" if recording.status == "paused" else "recording"
+        self.state, self.paused_by, self.message = status, None, None
+        paused_s, paused_since = self.store.pauses(recording.id)
+        wall, mono = time.time(), time.monotonic()
+        self._t0 = mono - (wall - recording.started_at)
+        self._paused_total, self._frozen_at = paused_s, None
+        self._paused_since = None if paused_since is None else mono - (wall - paused_since)
+        if status == "paused":
+            self.paused_by = "practitioner"
+        self._segments = len(self.store.segments(recording.id))
+        self.store.reopen(recording.id, status)
+        now_s = self.elapsed_ms() / 1000
+        if now_s > on_disk_s:
+            note = "the server's process stopped; recording carried on by another"
+            self.store.add_mark(recording.id, on_disk_s, "gap-start", note, "server")
+            self.store.add_mark(recording.id, now_s, "gap-end", note, "server")
+        self._attach()
+        await self._announce(self.status())
+
+    def _attach(self) -> None:
+        """Tap every recorded person's feeds, and start the keyframe and progress ticker."""
+        assert self.recording is not None
         self._tracks = [Track(p) for p in self.publishers]
         for track in self._tracks:
             tap = _Tap(self, track)
@@ -162,9 +194,7 @@ class Recorder:
                 # recording then stops as failed, saying so, instead of silently going blind.
                 feed.add_sink(tap, on_failure=self._tap_failed)
                 self._taps.append((feed, tap))
-        self._ticker = asyncio.create_task(self._tick(), name=f"recorder-{recording.id}")
-        await self._announce(self.status())
-        return recording
+        self._ticker = asyncio.create_task(self._tick(), name=f"recorder-{self.recording.id}")
 
     async def pause(self, by_role: str) -> None:
         if self.state != "recording" or self.recording is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +119,31 @@ class RecordingStore:
             (status, ended, error, recording_id),
         )
 
+    def reopen(self, recording_id: str, status: str) -> None:
+        """Live again (another process carries on a recording a dead one was making)."""
+        if status not in LIVE_STATUSES:
+            raise ValueError("a recording reopens as recording or paused")
+        self._db.execute(
+            "UPDATE recordings SET status = ?, ended_at = NULL, error = NULL WHERE id = ?",
+            (status, recording_id),
+        )
+
+    def pauses(self, recording_id: str) -> tuple[float, float | None]:
+        """Wall-clock seconds the recording spent paused, and since when (Unix time) it is
+        paused now, if it is: read from its pause and resume marks' creation times."""
+        rows = self._db.execute(
+            "SELECT kind, created_at FROM recording_marks WHERE recording_id = ?"
+            " AND kind IN ('pause', 'resume') ORDER BY created_at, id",
+            (recording_id,),
+        ).fetchall()
+        total, since = 0.0, None
+        for row in rows:
+            if row["kind"] == "pause" and since is None:
+                since = row["created_at"]
+            elif row["kind"] == "resume" and since is not None:
+                total, since = total + row["created_at"] - since, None
+        return total, since
+
     def set_progress(self, recording_id: str, duration_s: float, size_bytes: int) -> None:
         self._db.execute(
             "UPDATE recordings SET duration_s = ?, size_bytes = ? WHERE id = ?",
@@ -131,12 +157,16 @@ class RecordingStore:
             (recording_id,),
         )
 
-    def mark_interrupted(self) -> list[str]:
-        """At start-up: recordings left live by a crash become 'interrupted' (and stay usable)."""
+    def in_progress(self) -> list[Recording]:
         rows = self._db.execute(
-            "SELECT id FROM recordings WHERE status IN (?, ?)", LIVE_STATUSES
+            "SELECT * FROM recordings WHERE status IN (?, ?)", LIVE_STATUSES
         ).fetchall()
-        ids = [r["id"] for r in rows]
+        return [_recording(r) for r in rows]
+
+    def mark_interrupted(self, keep: Collection[str] = ()) -> list[str]:
+        """At start-up: recordings left live by a crash become 'interrupted' (and stay usable);
+        `keep`: those another live process is still recording."""
+        ids = [r.id for r in self.in_progress() if r.id not in keep]
         for rec_id in ids:
             self.set_status(rec_id, "interrupted", "the server stopped during the recording")
         return ids

@@ -19,12 +19,23 @@ from vigremote.consent import policy
 from vigremote.consent.access import current_purposes, recording_kind
 from vigremote.errors import UserError
 from vigremote.httpjson import error, read_json
+from vigremote.live.events import ItemsRemoved
 from vigremote.paths import case_dir
 from vigremote.recording.recorder import Recorder
 from vigremote.review.player import Item, Player
 from vigremote.review.store import PlaylistItem
 from vigremote.rooms import Participant, Room
-from vigremote.state import CLIPS, CONFIG, RECORDINGS, REVIEWS, ROOMS, SIGNER, STORE, VAULT
+from vigremote.state import (
+    CLIPS,
+    CONFIG,
+    LIVE,
+    RECORDINGS,
+    REVIEWS,
+    ROOMS,
+    SIGNER,
+    STORE,
+    VAULT,
+)
 from vigremote.storage import NotFound
 
 MAX_ITEMS = 30
@@ -159,10 +170,16 @@ async def player_of(app: web.Application, room: Room) -> Player:
 async def drop_from_reviews(app: web.Application, case_id: str, gone: list[PlaylistItem]) -> None:
     """Deleted clips or stills leave every playlist, and every running review at once."""
     app[REVIEWS].remove_items(gone)
-    for room in app[ROOMS].of_case(case_id):
+    keys = tuple(sorted((i.kind, i.ref_id) for i in gone))
+    await app[LIVE].publish(ItemsRemoved(case_id, keys, DELETED_NOTICE))
+
+
+async def on_items_removed(app: web.Application, event: ItemsRemoved) -> None:
+    """Items deleted from the case leave the players of its rooms here."""
+    for room in app[ROOMS].of_case(event.case_id):
         player = room.system(Player.id)
         if isinstance(player, Player):
-            await player.remove({(i.kind, i.ref_id) for i in gone}, DELETED_NOTICE)
+            await player.remove(set(event.items), event.notice)
 
 
 def _note_event(app: web.Application, room: Room, action: str, detail: dict[str, Any]) -> None:

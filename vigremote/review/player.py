@@ -23,6 +23,7 @@ from vigremote.media.passthrough import EncodedFrame
 from vigremote.messages import (
     Participant,
     PauseRequest,
+    RecordingStatus,
     ReviewPlayState,
     ReviewState,
     ServerMessage,
@@ -115,10 +116,13 @@ class Player:
             "media": self.status()["state"],
         }
 
-    def receive(self, message: ServerMessage) -> None:
-        """Room broadcasts: when a recording starts, note what is on screen right now, so a
-        replay of the recording knows which clip and frame it opens on."""
-        recording_now = message.get("type") == "recording" and message.get("state") == "recording"
+    def on_roster(self, roster: list[Participant]) -> None:
+        return None
+
+    def on_recording(self, status: RecordingStatus) -> None:
+        """When a recording starts, note what is on screen right now, so a replay of the
+        recording knows which clip and frame it opens on."""
+        recording_now = status["state"] == "recording"
         if recording_now and not self._recording_seen and 0 <= self.index < len(self.items):
             item = self.items[self.index]
             self._event("select", item=self.index, kind=item.kind, id=item.id)
@@ -126,8 +130,7 @@ class Player:
                 self._event("play", frame=self.frame, speed=self.speed)
             elif item.kind == "clip":
                 self._event("seek", frame=self.frame)
-        if message.get("type") == "recording":
-            self._recording_seen = message.get("state") in ("recording", "paused")
+        self._recording_seen = status["state"] in ("recording", "paused")
 
     async def on_consent(self, purposes: tuple[str, ...]) -> None:
         """The family changed their consent: what it no longer covers leaves the screen now."""

@@ -24,17 +24,19 @@ from aiohttp import web
 from vigremote.accounts import current_login_id, current_user
 from vigremote.errors import UserError
 from vigremote.httpjson import error, read_json
+from vigremote.live.events import SessionEnded
+from vigremote.live.keeper import roster_of
 from vigremote.messages import Driver
 from vigremote.review import control as review_control
 from vigremote.review.player import Item, Player
 from vigremote.review.replay import recorded_review
-from vigremote.rooms import Participant, Room, end_room
+from vigremote.rooms import SYSTEM_ROLES, Participant, Room
 from vigremote.state import (
     CLIPS,
     CONFIG,
+    LIVE,
     RATINGS,
     RECORDINGS,
-    ROOMS,
     SIGNER,
     STORE,
     SUPERVISION,
@@ -200,11 +202,10 @@ async def join_token(request: web.Request) -> web.Response:
     user, call = _joinable(request)
     if call.ended_at is not None:
         raise error(409, "session-ended", "this supervision call has ended")
-    room = request.app[ROOMS].get(call.id)
-    if room is not None:
-        people = [m for m in await room.members() if m.id != user.id]
-        if len(people) >= MAX_PEOPLE:
-            raise error(409, "call-full", f"a supervision call holds {MAX_PEOPLE} people")
+    roster = await roster_of(request.app, call.id)  # on whichever process has the call
+    people = [p for p in roster if p["role"] not in SYSTEM_ROLES and p["id"] != user.id]
+    if len(people) >= MAX_PEOPLE:
+        raise error(409, "call-full", f"a supervision call holds {MAX_PEOPLE} people")
     token = request.app[SIGNER].issue(
         call.id,
         role_in_call(request.app, user, call),
@@ -252,9 +253,7 @@ async def end_call(request: web.Request) -> web.Response:
         app[STORE].audit(
             user.id, "supervision-call-ended", f"call:{call.id}", seconds=round(duration)
         )
-        room = app[ROOMS].get(call.id)
-        if room is not None:
-            await end_room(room)
+        await app[LIVE].publish(SessionEnded(call.id))
     return web.json_response({"ended": call.id})
 
 
