@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.support.redis_server import PrivateRedis
@@ -182,3 +183,25 @@ async def test_a_redis_restart_is_survived_leases_taken_again_and_events_flow(
         assert got_second.events == [SessionEnded("s2")]
     finally:
         server.stop()
+
+
+async def test_a_server_starts_without_redis_and_asks_sockets_to_try_again(tmp_path: Path) -> None:
+    """Redis down at start-up: the server still starts and answers; a socket for a room it
+    cannot claim is told to try again (1013), which browsers do by themselves."""
+    from tests.conftest import free_port, start_server
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    runner, server = await start_server(tmp_path / "data", redis_url=dead)
+    try:
+        owner = server.add_user("alice")
+        created = server.new_session(owner)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/api/openapi.json") as response:
+                assert response.status == 200
+            async with http.ws_connect(server.ws_url) as ws:
+                await ws.send_json({"type": "hello", "version": 1, "token": created["token"]})
+                closing = await ws.receive(timeout=20)
+        assert closing.type == aiohttp.WSMsgType.CLOSE
+        assert (closing.data, closing.extra) == (1013, "the server is busy: try again")
+    finally:
+        await runner.cleanup()

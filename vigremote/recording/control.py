@@ -213,10 +213,18 @@ def finish_segments(vault: Vault, paths: list[Path]) -> None:
 
 
 async def recover_interrupted(app: web.Application) -> None:
-    """At start-up, recordings a crash left 'recording' become 'interrupted' and stay usable."""
+    """At start-up, recordings a crash left 'recording' become 'interrupted' and stay usable;
+    not those another live process is recording (nor any, while Redis cannot say which)."""
     store, data_dir = app[RECORDINGS], app[CONFIG].data_dir
-    live = [r for r in store.in_progress() if await app[LIVE].owner(r.session_id) is not None]
-    for recording_id in store.mark_interrupted(keep={r.id for r in live}):
+    keep: set[str] = set()
+    for recording in store.in_progress():
+        try:
+            if await app[LIVE].owner(recording.session_id) is not None:
+                keep.add(recording.id)
+        except Exception as exc:  # Redis away at start-up: decide at the next start
+            log.warning("left %s as it is: the live state did not answer (%s)", recording.id, exc)
+            keep.add(recording.id)
+    for recording_id in store.mark_interrupted(keep=keep):
         recording = store.get(recording_id)
         folder = recording_dir(data_dir, recording.case_id, recording.id)
         files = [folder / name for name in store.segments(recording.id)]
