@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import ssl
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from vigremote.keys import MasterKeyError, derive, load_master_key, new_key_text
 from vigremote.records import open_records
 from vigremote.storage import ROLES_WITH_ACCOUNTS, Conflict, Store
 from vigremote.supervision import commands as supervision_commands
-from vigremote.workers import serve_workers
+from vigremote.workers import serve_worker, serve_workers
 
 DEMO_USER = "demo"
 
@@ -116,7 +115,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"vigremote listening on {config.base_url}  (data: {config.data_dir})", flush=True)
         return serve_workers(args.argv[1:], args.workers, config.redis_url)
     if args.worker_id:
-        return _serve_worker(args, config)
+        return serve_worker(
+            config, args.worker_id, args.advertise_host, args.internal_port, _event_loop()
+        )
     ssl_context = None
     if args.cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -131,31 +132,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print=None,
         access_log=None,
     )
-    return 0
-
-
-def _serve_worker(args: argparse.Namespace, config: Config) -> int:
-    """One of several worker processes: the public port shared (SO_REUSEPORT), and an
-    internal one where the others relay sockets whose room lives here."""
-    internal = f"http://{args.advertise_host}:{args.internal_port}"
-    config = dataclasses.replace(
-        config, worker_id=f"{args.worker_id}-{os.getpid()}", internal_url=internal
-    )
-    loop = _event_loop()
-    app = create_app(config)
-
-    async def run() -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, config.host, config.port, reuse_port=True).start()
-        await web.TCPSite(runner, args.advertise_host, args.internal_port).start()
-        stop = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        await runner.cleanup()
-
-    loop.run_until_complete(run())
     return 0
 
 

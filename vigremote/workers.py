@@ -1,4 +1,4 @@
-"""`vigremote serve --workers N`: N server processes behind one address.
+"""`vigremote serve --workers N`: N server processes behind one address (parent and children).
 
 The parent starts N children (`vigremote serve ... --worker-id wI --internal-port P`), each
 listening on the public port with SO_REUSEPORT (the kernel spreads new connections over them)
@@ -14,6 +14,9 @@ what is needed.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import os
 import shutil
 import signal
 import socket
@@ -22,6 +25,11 @@ import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+
+from aiohttp import web
+
+from vigremote.app import create_app
+from vigremote.config import Config
 
 RESTART_DELAY_S = 1.0
 _OWN_OPTIONS = ("--workers", "--demo", "--redis-url", "--worker-id", "--internal-port")
@@ -120,4 +128,35 @@ def serve_workers(serve_argv: Sequence[str], count: int, redis_url: str | None) 
         if own_redis is not None:
             own_redis.terminate()
             own_redis.wait(timeout=10)
+    return 0
+
+
+def serve_worker(
+    config: Config,
+    worker_id: str,
+    advertise_host: str,
+    internal_port: int,
+    loop: asyncio.AbstractEventLoop,
+) -> int:
+    """One of the children: the public port shared (SO_REUSEPORT), and an internal one where
+    the others relay sockets whose room lives here. Runs until SIGTERM or SIGINT."""
+    config = dataclasses.replace(
+        config,
+        worker_id=f"{worker_id}-{os.getpid()}",  # a restarted child is another process
+        internal_url=f"http://{advertise_host}:{internal_port}",
+    )
+    app = create_app(config)
+
+    async def run() -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, config.host, config.port, reuse_port=True).start()
+        await web.TCPSite(runner, advertise_host, internal_port).start()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    loop.run_until_complete(run())
     return 0
