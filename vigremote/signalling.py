@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -23,8 +22,8 @@ from vigremote.cases import link_in_force
 from vigremote.config import PROTOCOL_VERSION
 from vigremote.errors import CLOSE_PROTOCOL_ERROR, ProtocolError, UserError  # noqa: F401
 from vigremote.httpjson import BadJson, decode_json
-from vigremote.live.relay import OwnerUnreachable, relay
-from vigremote.live.state import LEASE_TTL_S
+from vigremote.live.placement import TryAgain, room_here_or_relay
+from vigremote.live.relay import relay
 from vigremote.media.peers import BadOffer, Peer, Slot, check_offer
 from vigremote.messages import CLIENT_TYPES, ServerMessage
 from vigremote.rooms import (
@@ -124,33 +123,23 @@ class Connection:
         if not session.is_open:
             raise ProtocolError("the session has ended", CLOSE_ENDED)
         self._check_not_revoked(identity, session)
-        self.room = await self._room_here_or_relay(session, hello_text)
+        rooms = self.app[ROOMS]
+        try:
+            room = await room_here_or_relay(
+                session.id,
+                self.app[LIVE],
+                here=lambda: rooms.get(session.id),
+                open_here=lambda: rooms.open(session.id, session.case_id, session.kind),
+                relay_to=lambda owner: relay(
+                    self.ws, hello_text, owner, self.config.max_message_bytes
+                ),
+            )
+        except TryAgain:
+            raise ProtocolError("the server is busy: try again", CLOSE_TRY_AGAIN) from None
+        if room is None:
+            raise Relayed()
+        self.room = room
         return identity
-
-    async def _room_here_or_relay(self, session: Session, hello: str) -> Room:
-        """The session's room, when it lives (or may now live) in this process; otherwise the
-        socket is relayed to the process that owns it (and Relayed raised when that ends). An
-        owner that does not answer has died: its lease lapses, and then the room is taken here."""
-        rooms, live = self.app[ROOMS], self.app[LIVE]
-        deadline = time.monotonic() + LEASE_TTL_S + 2
-        while True:
-            room = rooms.get(session.id)
-            if room is not None:
-                return room  # already here (and kept here even while Redis is away)
-            try:
-                owner = await live.claim(session.id)
-            except Exception as exc:
-                log.warning("could not claim room %s: %s", session.id, exc)
-                raise ProtocolError("the server is busy: try again", CLOSE_TRY_AGAIN) from None
-            if owner == live.worker:
-                return rooms.open(session.id, session.case_id, session.kind)
-            try:
-                await relay(self.ws, hello, owner, self.config.max_message_bytes)
-                raise Relayed()
-            except OwnerUnreachable:
-                if time.monotonic() > deadline:
-                    raise ProtocolError("the server is busy: try again", CLOSE_TRY_AGAIN) from None
-                await asyncio.sleep(0.25)
 
     def _session(self, session_id: str) -> Session:
         """A case's session, or a supervision call (supervision/call.py)."""
