@@ -1,7 +1,7 @@
 """Each coupling to aiortc's internals, tested through a real server and real aiortc peers.
 
 - the encoded-frame tap: what a publisher sends reaches the feed as EncodedFrames, unchanged,
-  with the right keyframe flags;
+  with the right keyframe flags; a tapped receiver hands each frame on on the event loop;
 - a viewer's keyframe request (RTCP PLI) travels through the server to the publisher;
 - the server's own keyframe request (a new viewer, the recorder) reaches the publisher;
 - the import-time check names what is missing, and the installed and pinned versions.
@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -40,10 +41,11 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from tests.conftest import RunningServer
-from tests.support.publisher import SimulatedFamily, encode_media
+from tests.support.paced_rtp import VIDEO_CLOCK
+from tests.support.publisher import PacedPacketTrack, SimulatedFamily, encode_media
 from vigremote.media import aiortc_compat
 from vigremote.media.feeds import Feed
 from vigremote.media.passthrough import EncodedFrame
@@ -299,6 +301,48 @@ async def test_the_servers_keyframe_request_reaches_the_publisher(server: Runnin
             await family.close()
 
 
+# -- frames handed on on the event loop -----------------------------------------------------------
+async def test_a_tapped_receiver_hands_frames_on_on_the_loop_and_ends_its_track() -> None:
+    """decode_on_loop: every frame reaches the track, each "decoded" on the event loop's
+    thread (not the receiver's decoder thread), and closing the connection ends the track."""
+    media = encode_media(frames=30, width=320, height=240, gop=10)
+    decoded_on: set[int] = set()
+
+    class Recorded:
+        def decode(self, encoded_frame: Any) -> list[bytes]:
+            decoded_on.add(threading.get_ident())
+            return [bytes(encoded_frame.data)]
+
+    sender = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    receiver = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    try:
+        packets = [d for d, _ in media.video]
+        track = PacedPacketTrack("video", packets, 1 / 30, VIDEO_CLOCK, [])
+        out = sender.addTransceiver(track, direction="sendonly")
+        out.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in ("VP8", "rtx")]
+        )
+        await sender.setLocalDescription(await sender.createOffer())
+        incoming = receiver.addTransceiver("video", direction="recvonly")
+        with pytest.raises(RuntimeError):  # no track before the offer is known
+            aiortc_compat.decode_on_loop(incoming.receiver, lambda codec: Recorded())
+        await receiver.setRemoteDescription(sender.localDescription)
+        aiortc_compat.decode_on_loop(incoming.receiver, lambda codec: Recorded())
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        await sender.setRemoteDescription(receiver.localDescription)
+        got = [await asyncio.wait_for(incoming.receiver.track.recv(), TIMEOUT) for _ in range(20)]
+        assert set(got) <= set(packets) and len(set(got)) >= 19  # as sent, none lost
+        assert decoded_on == {threading.get_ident()}  # on the loop, no thread between
+        with pytest.raises(RuntimeError):  # too late once the receiver has started
+            aiortc_compat.decode_on_loop(incoming.receiver, lambda codec: Recorded())
+    finally:
+        await sender.close()
+        await receiver.close()
+    with pytest.raises(MediaStreamError):  # the track ended with the connection
+        while True:
+            await asyncio.wait_for(incoming.receiver.track.recv(), TIMEOUT)
+
+
 # -- the import-time check ----------------------------------------------------------------------
 def test_the_installed_aiortc_has_everything_relied_on() -> None:
     assert aiortc.__version__ == aiortc_compat.AIORTC_PINNED
@@ -338,6 +382,18 @@ async def _remote_description_without_extmap(self: object, description: object) 
     """A setRemoteDescription that no longer records the offered header extensions."""
 
 
+async def _rtp_handler_without_queue(self: object, packet: object, arrival_time_ms: int) -> None:
+    """A receiver that no longer hands frames to its thread through __decoder_queue."""
+
+
+class _TrackWithoutQueue:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    async def recv(self) -> None:
+        return None
+
+
 BREAKAGES: dict[str, tuple[object, str, object, str]] = {
     # name: (owner, attribute, replacement or None to delete, what the message names)
     "get_decoder-gone": (aiortc.rtcrtpreceiver, "get_decoder", None, "get_decoder"),
@@ -346,6 +402,18 @@ BREAKAGES: dict[str, tuple[object, str, object, str]] = {
         "decoder_worker",
         _worker_without_hook,
         "decoder_worker",
+    ),
+    "decoder-queue-unused": (
+        RTCRtpReceiver,
+        "_handle_rtp_packet",
+        _rtp_handler_without_queue,
+        "__decoder_queue",
+    ),
+    "track-queue-gone": (
+        aiortc.rtcrtpreceiver,
+        "RemoteStreamTrack",
+        _TrackWithoutQueue,
+        "RemoteStreamTrack",
     ),
     "jitter-frame-changed": (aiortc.jitterbuffer, "JitterFrame", _OtherJitterFrame, "JitterFrame"),
     "pli-gone": (RTCRtpReceiver, "_send_rtcp_pli", None, "_send_rtcp_pli"),

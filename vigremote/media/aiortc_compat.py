@@ -3,6 +3,9 @@
 aiortc (pinned in pyproject.toml) has no public API for three things the media path needs:
 - received encoded frames (aiortc#984): we replace the module-level `get_decoder` that each
   receiver's decoder thread calls, so a "decoder" can hand the encoded frame on unchanged;
+  and, on the server's own receivers, the queue to that thread
+  (`RTCRtpReceiver.__decoder_queue`), so each frame goes from the jitter buffer to the
+  track's queue (`RemoteStreamTrack._queue`) on the event loop, not through a thread;
 - asking a publisher for a keyframe: `RTCRtpReceiver._send_rtcp_pli` sends the RTCP PLI;
 - hearing a viewer's keyframe request: `RTCRtpSender._handle_rtcp_packet` calls the instance's
   `_send_keyframe()` on a PLI or FIR, which aiortc ignores when it sends packets as they are;
@@ -20,7 +23,10 @@ relied on is missing or changed shape. Nothing else in vigremote may touch aiort
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +36,8 @@ import aiortc.rtcrtpreceiver as _receiver_module
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import rtp as _rtp
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
+
+log = logging.getLogger(__name__)
 
 AIORTC_PINNED = "1.16.0"
 
@@ -57,10 +65,12 @@ def problems() -> list[str]:
     if not callable(get_decoder) or len(_params(get_decoder)) != 1:
         found.append("aiortc.rtcrtpreceiver.get_decoder(codec) is missing or changed")
     worker = getattr(_receiver_module, "decoder_worker", None)
-    if not _uses(worker, "get_decoder") or not _uses(worker, "decode"):
+    if not all(_uses(worker, name) for name in ("get", "get_decoder", "decode")):
         found.append(
-            "aiortc.rtcrtpreceiver.decoder_worker no longer calls get_decoder(codec).decode()"
+            "aiortc.rtcrtpreceiver.decoder_worker no longer reads its queue with get() and "
+            "calls get_decoder(codec).decode()"
         )
+    found += _decoder_queue_problems()
     frame = getattr(_jitterbuffer, "JitterFrame", None)
     if frame is None or _params(frame)[:2] != ["data", "timestamp"]:
         found.append("aiortc.jitterbuffer.JitterFrame(data, timestamp) is missing or changed")
@@ -75,6 +85,28 @@ def problems() -> list[str]:
     if not _uses(RTCRtpTransceiver.__init__, "_codecs"):
         found.append("RTCRtpTransceiver no longer keeps its negotiated codecs in _codecs")
     found += _playout_delay_problems()
+    return found
+
+
+def _decoder_queue_problems() -> list[str]:
+    """What `decode_on_loop` relies on: the receiver's queue to its decoder thread, fed on the
+    loop and ended with None (the thread reads it with get(): checked with get_decoder); the
+    track's asyncio queue."""
+    found: list[str] = []
+    stop = getattr(RTCRtpReceiver, "_RTCRtpReceiver__stop_decoder", None)
+    if not all(
+        _uses(function, _DECODER_QUEUE) and _uses(function, name)
+        for function, name in (
+            (RTCRtpReceiver.__init__, "Queue"),
+            (RTCRtpReceiver._handle_rtp_packet, "put"),
+            (stop, "put"),
+            (RTCRtpReceiver.receive, "_queue"),
+        )
+    ):
+        found.append("RTCRtpReceiver no longer feeds its decoder thread through __decoder_queue")
+    track = getattr(_receiver_module, "RemoteStreamTrack", None)
+    if track is None or not (_uses(track.__init__, "_queue") and _uses(track.recv, "_queue")):
+        found.append("aiortc's RemoteStreamTrack no longer yields from its _queue")
     return found
 
 
@@ -126,6 +158,53 @@ def decoder_factory() -> DecoderFactory:
     """The factory receivers use now (aiortc's own unless set_decoder_factory was called)."""
     factory: DecoderFactory = getattr(_receiver_module, "get_decoder")  # noqa: B009
     return factory
+
+
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+
+
+class _FramesOnLoop:
+    """Stands in for a receiver's queue to its decoder thread. aiortc puts each complete frame
+    there, on the event loop; here it is "decoded" at once by a decoder that only repackages
+    (the encoded-frame tap) and put straight on the track's queue, so no frame crosses threads.
+    The thread aiortc still starts waits in `get()` until the receiver stops, then ends the
+    track as it always does."""
+
+    def __init__(self, factory: DecoderFactory, track_queue: asyncio.Queue[Any]) -> None:
+        self._factory = factory
+        self._track_queue = track_queue
+        self._decoders: dict[str, Any] = {}
+        self._ended = threading.Event()
+
+    def put(self, item: tuple[Any, Any] | None) -> None:
+        if item is None:  # the receiver stops
+            self._ended.set()
+            return
+        codec, encoded_frame = item
+        try:
+            decoder = self._decoders.get(codec.name)
+            if decoder is None:
+                decoder = self._decoders[codec.name] = self._factory(codec)
+            for frame in decoder.decode(encoded_frame):
+                self._track_queue.put_nowait(frame)
+        except Exception:  # never into aiortc's receive loop: drop the frame, as it would
+            log.exception("a received %s frame could not be handed on", codec.name)
+
+    def get(self) -> None:
+        self._ended.wait()
+
+
+def decode_on_loop(receiver: RTCRtpReceiver, factory: DecoderFactory) -> None:
+    """Hand `receiver`'s frames to `factory(codec).decode()` on the event loop instead of in
+    its decoder thread: for decoders that do not decode (the encoded-frame tap), where the
+    thread hop costs more than the work. Call between setRemoteDescription (which gives the
+    receiver its track) and the connection's start."""
+    if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
+        raise RuntimeError("the receiver has started: its frames already go to its thread")
+    track: Any = receiver.track
+    if track is None:
+        raise RuntimeError("the receiver has no track yet: call after setRemoteDescription")
+    setattr(receiver, _DECODER_QUEUE, _FramesOnLoop(factory, track._queue))
 
 
 # -- keyframe requests ------------------------------------------------------------------------

@@ -8,6 +8,10 @@ aiortc_compat, which checks it is still there) with a factory whose "decoder" re
 encoded frame unchanged, so every remote track yields `EncodedFrame`s. This is process-wide,
 which suits a server that never wants decoded video on its hot path; the price is that aiortc
 no longer sends a PLI on decode errors, so feeds ask for keyframes themselves.
+
+The server's own receivers skip the decoder thread as well (`tap_on_loop`): with nothing to
+decode, handing every frame to a thread and back cost more than all the rest of a recorded
+session (one worker held 76 sessions with the thread between, 128 without: bench/scale.py).
 """
 
 from __future__ import annotations
@@ -73,6 +77,12 @@ class _PassthroughDecoder:
 
 def _passthrough_decoder_factory(codec: Any) -> _PassthroughDecoder:
     return _PassthroughDecoder(codec.name, codec.clockRate)
+
+
+def tap_on_loop(receiver: Any) -> None:
+    """This receiver's frames, as EncodedFrames, straight from its jitter buffer on the event
+    loop (no decoder thread between: one handoff less per frame)."""
+    aiortc_compat.decode_on_loop(receiver, _passthrough_decoder_factory)
 
 
 def install() -> None:

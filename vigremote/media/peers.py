@@ -30,7 +30,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from vigremote.config import IceServer
-from vigremote.media import aiortc_compat
+from vigremote.media import aiortc_compat, passthrough
 from vigremote.media.candidates import CandidateBudget, CandidateRefused, filter_offer, screen
 from vigremote.media.feeds import ForwardTrack
 
@@ -196,6 +196,7 @@ class Peer:
                     attached.append(track)
                 remote = transceiver.receiver.track
                 if remote is not None:
+                    passthrough.tap_on_loop(transceiver.receiver)
                     incoming = IncomingTrack(
                         transceiver.kind, remote, transceiver.receiver, slot.name
                     )
