@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -187,3 +188,34 @@ async def test_full_disk_fails_the_recording_but_not_the_call(
             assert again["type"] in ("recording", "error")
             with av.open(av_input(sealed), "r") as container:
                 assert container.streams.video[0].codec_context.name == "vp8"
+
+
+async def test_a_database_another_process_holds_delays_the_segment_row_not_the_recording(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker processes share one SQLite file; under a burst another may hold it past the
+    busy timeout. The segment's row then waits and is retried; the frames do not wait."""
+    store = server.app[RECORDINGS]
+    real = store.add_segment
+    refusals: list[str] = []
+
+    def locked_twice(recording_id: str, seq: int, file_name: str, codec: str) -> None:
+        if len(refusals) < 2:
+            refusals.append(file_name)
+            raise sqlite3.OperationalError("database is locked")
+        real(recording_id, seq, file_name, codec)
+
+    monkeypatch.setattr(store, "add_segment", locked_twice)
+    async with call(server) as c:
+        await c.consent(["analysis"])
+        started = await c.record(c.practitioner, "start")
+        await asyncio.sleep(3)
+        stopped = await c.record(c.practitioner, "stop")
+    assert refusals == ["segment-001.webm", "segment-001.webm"]  # on the loop, then a retry
+    recording = store.get(started["recording_id"])
+    assert stopped["state"] == "stopped" and recording.status == "complete"
+    [segment] = c.files(recording.id)
+    with server.app[VAULT].open(segment) as sealed:
+        numbers, times = decoded_numbers(sealed)
+    assert None not in numbers and len(numbers) >= 75  # from the start: nothing waited
+    assert times[-1] - times[0] >= 2.5

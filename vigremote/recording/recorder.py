@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -31,6 +32,10 @@ from vigremote.vault.files import Vault
 log = logging.getLogger(__name__)
 
 KEYFRAME_INTERVAL_S = 2.0
+# The stored duration and size are for listings (a crash's recovery measures the files): every
+# 10 s, not every tick. Worker processes share one SQLite file, whose writes take turns, each
+# with an fsync; 200 recordings writing every 2 s kept it busy enough to starve others.
+PROGRESS_EVERY_TICKS = 5
 GAP_THRESHOLD_MS = 1000
 RECORDER_ID = "recorder"
 _EXTENSIONS = {"VP8": "webm", "H264": "mkv"}
@@ -308,7 +313,15 @@ class Recorder:
         prefix = "segment" if self.publishers == ("family",) else track.publisher
         name = f"{prefix}-{self._segments:03d}.{_EXTENSIONS.get(codec.upper(), 'mkv')}"
         folder = recording_dir(self.data_dir, self.recording.case_id, self.recording.id)
-        self.store.add_segment(self.recording.id, self._segments, name, codec)
+        try:
+            self.store.add_segment(self.recording.id, self._segments, name, codec)
+        except sqlite3.OperationalError as exc:  # another process holds the database
+            # The family's frames must not wait for it, nor be lost to it: the row is written
+            # as soon as the database lets us (StoreWrites retries), the file starts now.
+            log.warning("recording %s: segment %s listed later: %s", self.recording.id, name, exc)
+            self._writes.submit(
+                self.store.add_segment, self.recording.id, self._segments, name, codec
+            )
         track.writer = SegmentWriter(self.vault, folder / name, self._writer_failed_threadsafe)
         track.codec = codec
 
@@ -355,13 +368,15 @@ class Recorder:
         return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
     async def _tick(self) -> None:
-        """Ask for a keyframe every 2 s (seekability) and keep the stored progress current."""
+        """Ask for a keyframe every 2 s (seekability) and store the progress every 10 s."""
+        ticks = 0
         while True:
             await asyncio.sleep(KEYFRAME_INTERVAL_S)
+            ticks += 1
             if self.state == "recording":
                 for track in self._tracks:
                     self.room.feed(track.publisher, "video").request_keyframe()
-            if self.recording is not None:
+            if self.recording is not None and ticks % PROGRESS_EVERY_TICKS == 0:
                 # File and database work off the loop: a slow disk must not hold up frames.
                 recording = self.recording
                 size = await asyncio.to_thread(self._recording_size, recording)

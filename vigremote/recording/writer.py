@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -227,6 +228,18 @@ class SegmentWriter:
                     log.warning("sealing the end of %s failed: %r", self.path, exc)
 
 
+LOCKED_RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)  # then it is reported and dropped
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "database is locked" in text or "database is busy" in text
+
+
+def _name(write: Callable[..., None]) -> str:
+    return getattr(write, "__name__", "")
+
+
 class StoreWrites:
     """Store writes from the media path, on a worker thread, one at a time and in order.
 
@@ -246,10 +259,19 @@ class StoreWrites:
 
     async def run(self, write: Callable[..., None], *args: Any) -> None:
         async with self._lock:
-            try:
-                await asyncio.to_thread(write, *args)
-            except Exception:  # the database may sit on a full disk: the recording goes on
-                log.exception("recording store write %s failed", getattr(write, "__name__", ""))
+            for wait_s in (*LOCKED_RETRY_S, None):
+                try:
+                    await asyncio.to_thread(write, *args)
+                    return
+                except sqlite3.OperationalError as exc:
+                    # Several processes share the database: one may hold it for a while.
+                    if wait_s is None or not _locked(exc):
+                        log.exception("recording store write %s failed", _name(write))
+                        return
+                    await asyncio.sleep(wait_s)
+                except Exception:  # the database may sit on a full disk: the recording goes on
+                    log.exception("recording store write %s failed", _name(write))
+                    return
 
     async def drain(self) -> None:
         if self._tasks:
