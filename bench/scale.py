@@ -1,20 +1,24 @@
 """Benchmark: recorded sessions held by 1 and 2 worker processes on this machine.
 
-For each worker count W and each session count N (from --start, by --step), a fresh data folder
-and a fresh `vigremote serve --workers W` (W > 1: sharing rooms through a private redis-server)
-record N filming sessions at once for --seconds: N simulated families send pre-encoded
-640x480 30 fps VP8 + Opus (cheap to send: no encoding here), each to one worker in turn (their
-internal ports, so the load is even), a practitioner per session starts and stops the
-recording. N is held when every recording holds at least 95% of the frames sent in its
-window (from the first keyframe after Record: the publishers send one every 0.5 s) with no
-hole over 0.5 s (read from the files' packets; one file per run is decoded in full with PyAV),
-and the ramp stops at the first N not held. A server that falls behind starts recordings late
-or loses frames, and fails this. The servers' CPU (all their
-processes, from /proc) over the window gives CPU per session. The publishers run in this
-process, on the same cores: their CPU is reported too (on a 2-core machine they take part of
-what the workers could use).
+For each worker count W and session count N, a fresh data folder and a fresh
+`vigremote serve --workers W` (W > 1: sharing rooms through a private redis-server) record N
+filming sessions at once for --seconds. N simulated families send pre-encoded 640x480 30 fps
+VP8 + Opus, each to one worker in turn (their internal ports, so the load is even); a
+practitioner per session starts and stops the recording.
 
-    python bench/scale.py --workers 1,2 --json /tmp/bench-scale.json [--start 8 --step 4]
+N is held when every recording holds at least 95% of the frames sent in its window (from the
+first keyframe after Record: the publishers send one every 0.5 s) with no hole over 0.5 s (read
+from the files' packets; one file per run is decoded in full with PyAV). A server that falls
+behind starts recordings late or loses frames, and fails this. N rises by --step until one is
+not held, then the gap between held and not held is halved down to --resolution.
+
+The servers' CPU (all their processes, from /proc) over the window gives CPU per session. The
+publishers run in this process, on the same 2 cores, so what they cost is taken from what the
+workers could use: by default one pacing task sends every family's RTP through its own
+aiortc DTLS transport (tests/support/paced_rtp.py), at less than half the CPU of aiortc's own
+sender (`--publishers aiortc`, a sender per track). Their CPU is reported too.
+
+    python bench/scale.py --workers 1,2 --json /tmp/bench-scale.json
 
 Exits non-zero when two workers hold less than 1.7x what one holds.
 """
@@ -41,6 +45,7 @@ import av
 
 from bench.procs import cpu_seconds, free_port
 from bench.review import new_master_key, versions
+from tests.support.paced_rtp import RtpPacer
 from tests.support.publisher import EncodedMedia, SimulatedFamily, encode_media
 
 FPS = 30
@@ -120,11 +125,13 @@ class Servers:
     def pids(self) -> list[int]:
         return [self.process.pid] + [pid for pid, _ in self.workers.values()]
 
-    def cpu(self) -> float:
+    def cpu(self, loops_only: bool = False) -> float:
+        """CPU seconds of the servers' processes, or of the workers' event loops only."""
+        pids = [pid for pid, _ in self.workers.values()] if self.count > 1 else self.pids()
         total = 0.0
-        for pid in self.pids():
+        for pid in pids if loops_only else self.pids():
             try:
-                total += cpu_seconds(pid)
+                total += cpu_seconds(pid, main_thread_only=loops_only)
             except (FileNotFoundError, ProcessLookupError):
                 pass
         return total
@@ -157,7 +164,12 @@ class Servers:
 
 
 async def run_once(
-    workers: int, sessions: int, seconds: float, media: EncodedMedia, scratch: Path
+    workers: int,
+    sessions: int,
+    seconds: float,
+    media: EncodedMedia,
+    scratch: Path,
+    pacer: RtpPacer | None,
 ) -> dict[str, Any]:
     """Record `sessions` sessions on `workers` processes; what was held, and at what CPU."""
     work = Path(tempfile.mkdtemp(prefix=f"w{workers}-n{sessions}-", dir=scratch))
@@ -172,7 +184,7 @@ async def run_once(
         families, practitioners = [], []
         for index, session in enumerate(seeded):
             ws = f"ws://{urls[index % len(urls)]}/ws"
-            families.append(SimulatedFamily(ws, session["family"], media))
+            families.append(SimulatedFamily(ws, session["family"], media, pacer=pacer))
             practitioners.append(SimulatedFamily(ws, session["practitioner"]))
         people = families + practitioners
         await asyncio.gather(*(f.join() for f in families))
@@ -189,9 +201,11 @@ async def run_once(
             *(p.wait_for("recording", state="recording", timeout=30) for p in practitioners)
         )
         cpu0, own0, t0 = servers.cpu(), cpu_seconds(os.getpid()), time.monotonic()
+        loops0 = servers.cpu(loops_only=True)
         await asyncio.sleep(seconds)
         wall = time.monotonic() - t0
         cpu1, own1 = servers.cpu(), cpu_seconds(os.getpid())
+        loops1 = servers.cpu(loops_only=True)
         for practitioner in practitioners:
             await practitioner.send({"type": "record", "action": "stop"})
         await asyncio.gather(
@@ -199,6 +213,8 @@ async def run_once(
         )
         result["server_cpu_cores"] = round((cpu1 - cpu0) / wall, 3)
         result["server_cpu_per_session"] = round((cpu1 - cpu0) / wall / sessions, 4)
+        # The busiest thread of a worker: what one worker cannot spread over more cores.
+        result["server_loop_cores"] = round((loops1 - loops0) / wall, 3)
         result["publisher_cpu_cores"] = round((own1 - own0) / wall, 3)
         checks = [
             await asyncio.to_thread(
@@ -219,6 +235,9 @@ async def run_once(
         result["frames_wanted"] = round(MIN_SHARE * FPS * (seconds - GOP_FRAMES / FPS))
         result["largest_hole_s"] = round(max(c["largest_hole_s"] for c in checks), 3)
         result["shortest_recording_s"] = round(min(elapsed), 2)
+        # Where a short recording lost its time: a late first frame, or an early last one.
+        result["latest_first_frame_s"] = round(max(c["first_s"] or 0.0 for c in checks), 2)
+        result["earliest_last_frame_s"] = round(min(c["last_s"] or 0.0 for c in checks), 2)
         result["decoded_frames_first_file"] = checks[0].get("decoded")
         result["held"] = (
             checks[0]["decoded"] >= checks[0]["frames"] * 0.99
@@ -257,6 +276,8 @@ def check_file(
         out: dict[str, Any] = {
             "frames": len(times),
             "seconds": (times[-1] - times[0]) if times else 0.0,
+            "first_s": times[0] if times else None,  # on the recording's timeline
+            "last_s": times[-1] if times else None,
             "largest_hole_s": max(holes, default=0.0),
         }
         if decode:  # real pictures, not just packets
@@ -271,23 +292,41 @@ def check_file(
 
 
 async def ramp(
-    workers: int, args: argparse.Namespace, media: EncodedMedia, scratch: Path
+    workers: int,
+    args: argparse.Namespace,
+    media: EncodedMedia,
+    scratch: Path,
+    pacer: RtpPacer | None,
 ) -> dict[str, Any]:
+    """Sessions held: up by --step until a count is not held, then halving the interval between
+    the last held and the first not held until it is at most --resolution."""
     runs = []
-    held = 0
-    sessions = args.start
-    while sessions <= args.max:
-        result = await run_once(workers, sessions, args.seconds, media, scratch)
+
+    async def holds(sessions: int) -> bool:
+        result = await run_once(workers, sessions, args.seconds, media, scratch, pacer)
         runs.append(result)
         print(json.dumps(result), flush=True)
-        if not result["held"]:
+        return bool(result["held"])
+
+    held, failed = 0, None
+    sessions = args.start
+    while sessions <= args.max:
+        if not await holds(sessions):
+            failed = sessions
             break
         held = sessions
         sessions += args.step
+    while failed is not None and failed - held > args.resolution:
+        middle = (held + failed) // 2
+        if await holds(middle):
+            held = middle
+        else:
+            failed = middle
     at_held = next((r for r in runs if r["sessions"] == held), None)
     return {
         "workers": workers,
         "held": held,
+        "first_not_held": failed,
         "server_cpu_per_session": at_held["server_cpu_per_session"] if at_held else None,
         "runs": runs,
     }
@@ -296,9 +335,20 @@ async def ramp(
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     media = encode_media(frames=90, fps=FPS, width=640, height=480, gop=GOP_FRAMES)
     scratch = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    report: dict[str, Any] = {"versions": versions(), "seconds": args.seconds, "by_workers": {}}
-    for workers in args.workers:
-        report["by_workers"][str(workers)] = await ramp(workers, args, media, scratch)
+    report: dict[str, Any] = {
+        "versions": versions(),
+        "seconds": args.seconds,
+        "publishers": args.publishers,
+        "by_workers": {},
+    }
+    pacer = RtpPacer() if args.publishers == "paced" else None
+    pacing = asyncio.create_task(pacer.run()) if pacer is not None else None
+    try:
+        for workers in args.workers:
+            report["by_workers"][str(workers)] = await ramp(workers, args, media, scratch, pacer)
+    finally:
+        if pacing is not None:
+            pacing.cancel()
     counts = report["by_workers"]
     if "1" in counts and "2" in counts and counts["1"]["held"]:
         report["ratio_2_to_1"] = round(counts["2"]["held"] / counts["1"]["held"], 2)
@@ -308,10 +358,20 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=lambda t: [int(x) for x in t.split(",")], default=[1, 2])
-    parser.add_argument("--start", type=int, default=8, help="sessions in the first run")
-    parser.add_argument("--step", type=int, default=4, help="sessions added each run")
-    parser.add_argument("--max", type=int, default=120, help="sessions at most")
+    parser.add_argument("--start", type=int, default=40, help="sessions in the first run")
+    parser.add_argument("--step", type=int, default=16, help="sessions added each run")
+    parser.add_argument("--max", type=int, default=200, help="sessions at most")
+    parser.add_argument(
+        "--resolution", type=int, default=4, help="held and not held this close at the end"
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="recorded window per run")
+    parser.add_argument(
+        "--publishers",
+        choices=("paced", "aiortc"),
+        default="paced",
+        help="the families' media sent by one pacing task (the default: the cores are left to "
+        "the server) or by aiortc's own sender, one per track",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     report = asyncio.run(bench(args))

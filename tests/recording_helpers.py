@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import RunningServer
+from tests.support.paced_rtp import RtpPacer
 from tests.support.publisher import EncodedMedia, SimulatedFamily, encode_media
 from vigremote.paths import recording_dir
 from vigremote.state import CONSENT_WORDING, RECORDINGS
@@ -50,11 +51,11 @@ class Call:
 
 @asynccontextmanager
 async def call(
-    server: RunningServer, family_media: EncodedMedia | None = None
+    server: RunningServer, family_media: EncodedMedia | None = None, pacer: RtpPacer | None = None
 ) -> AsyncIterator[Call]:
     owner = server.add_user("alice")
     session = server.new_session(owner)
-    family = SimulatedFamily(server.ws_url, session["token"], family_media or media())
+    family = SimulatedFamily(server.ws_url, session["token"], family_media or media(), pacer=pacer)
     practitioner = SimulatedFamily(
         server.ws_url, server.practitioner_token(session["session"]["id"], owner)
     )

@@ -24,14 +24,13 @@ from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
 
 from tests.support.numbered_video import numbered_frame_luma
-
-VIDEO_CLOCK = 90000
-AUDIO_CLOCK = 48000
+from tests.support.paced_rtp import AUDIO_CLOCK, VIDEO_CLOCK, IdleTrack, RtpPacer, paced_stream
 
 
 async def aiortc_offer(kinds: tuple[str, ...] = ("audio", "video")) -> str:
@@ -176,11 +175,13 @@ class PacedPacketTrack(MediaStreamTrack):
 
 @dataclass
 class SimulatedFamily:
-    """Joins a session with a family token and publishes the encoded media."""
+    """Joins a session with a family token and publishes the encoded media (through aiortc's
+    sender, or, given a `pacer`, sent by the pacer: see tests/support/paced_rtp.py)."""
 
     ws_url: str
     token: str
     media: EncodedMedia | None = None
+    pacer: RtpPacer | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     clip_frames: list[tuple[float, Any]] = field(default_factory=list)
     # Frames received on a supervision call's recorded-review camera slots, by slot name.
@@ -221,20 +222,33 @@ class SimulatedFamily:
         ]
         start: list[float] = []
         transceivers = []
+        paced: list[tuple[RTCRtpTransceiver, list[list[bytes]], float, int]] = []
         for slot in slots:
             if slot["name"] == "camera" and slot["send"] and self.media is not None:
                 if slot["kind"] == "video":
                     packets = [d for d, _ in self.media.video]
-                    track = PacedPacketTrack(
-                        "video", packets, 1 / self.media.fps, VIDEO_CLOCK, start
+                    interval = 1 / self.media.fps
+                    track: MediaStreamTrack = PacedPacketTrack(
+                        "video", packets, interval, VIDEO_CLOCK, start
                     )
+                    if self.pacer is not None:
+                        assert self.media.codec == "VP8", "the pacer packetises VP8 only"
+                        track = IdleTrack("video")
                     transceiver = pc.addTransceiver(track, direction="sendrecv")
                     wanted = (self.media.codec, "rtx")
                     caps = RTCRtpSender.getCapabilities("video").codecs
                     transceiver.setCodecPreferences([c for c in caps if c.name in wanted])
+                    if self.pacer is not None:
+                        frames = self.pacer.vp8_payloads(packets, self.media.fps)
+                        paced.append((transceiver, frames, interval, VIDEO_CLOCK))
                 else:
                     track = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK, start)
+                    if self.pacer is not None:
+                        track = IdleTrack("audio")
                     transceiver = pc.addTransceiver(track, direction="sendrecv")
+                    if self.pacer is not None:
+                        frames = [[data] for data in self.media.audio]
+                        paced.append((transceiver, frames, 0.02, AUDIO_CLOCK))
             else:
                 transceiver = pc.addTransceiver(slot["kind"], direction="recvonly")
             transceivers.append((slot, transceiver))
@@ -243,6 +257,11 @@ class SimulatedFamily:
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
         answer = await self.wait_for("answer", after=answers)
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        for transceiver, frames, interval, clock in paced:
+            assert self.pacer is not None
+            offer_sdp = pc.localDescription.sdp
+            stream = paced_stream(transceiver, offer_sdp, answer["sdp"], frames, interval, clock)
+            self.pacer.add(stream)
         for slot, transceiver in transceivers:
             if transceiver.receiver.track is None:
                 continue
