@@ -25,6 +25,7 @@ from tests.support.publisher import SimulatedFamily
 from tests.test_recording import decoded_numbers
 from vigremote.config import Config
 from vigremote.keys import load_master_key
+from vigremote.recording import writer
 from vigremote.records import open_records
 from vigremote.state import RECORDINGS, VAULT
 from vigremote.vault.files import Vault
@@ -219,3 +220,24 @@ async def test_a_database_another_process_holds_delays_the_segment_row_not_the_r
         numbers, times = decoded_numbers(sealed)
     assert None not in numbers and len(numbers) >= 75  # from the start: nothing waited
     assert times[-1] - times[0] >= 2.5
+
+
+async def test_a_segment_row_that_never_lands_stops_the_recording_as_failed_saying_so(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file no record points to would be found by nobody: rather than record on into it,
+    the recording stops as failed, and the practitioner is told."""
+    store = server.app[RECORDINGS]
+
+    def always_locked(recording_id: str, seq: int, file_name: str, codec: str) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "add_segment", always_locked)
+    monkeypatch.setattr(writer, "LOCKED_RETRY_S", (0.05, 0.05))
+    async with call(server) as c:
+        await c.consent(["analysis"])
+        started = await c.record(c.practitioner, "start")
+        failed = await c.practitioner.wait_for("recording", state="failed", timeout=15)
+    assert failed["recording_id"] == started["recording_id"]
+    assert failed["message"]
+    assert store.get(started["recording_id"]).status == "failed"

@@ -22,6 +22,7 @@ import asyncio
 import fractions
 import heapq
 import itertools
+import logging
 import random
 import struct
 import time
@@ -43,6 +44,8 @@ if (
     raise ImportError(
         "aiortc's _tx_srtp or aioice's _nominated is gone: tests/support/paced_rtp.py"
     )
+
+log = logging.getLogger(__name__)
 
 RTP_HEADER = struct.Struct("!BBHII")  # version 2, marker + payload type, sequence, time, SSRC
 VIDEO_CLOCK = 90000
@@ -75,6 +78,36 @@ class IdleTrack(MediaStreamTrack):
         raise AssertionError("unreachable")
 
 
+ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+NTP_OFFSET_S = 2208988800  # 1900 to 1970
+
+
+@dataclass(frozen=True)
+class HeaderExtensions:
+    """The RTP header extensions aiortc's sender (and a browser) writes on every packet: the
+    send time (the server's bandwidth estimator reads it) and the m-line's mid. One-byte
+    form (RFC 8285), with the ids the answer gave them; either may be absent."""
+
+    abs_send_time_id: int | None
+    mid_id: int | None
+    mid: str
+
+    def block(self, now: float) -> bytes:
+        """The extension block (its 0xBEDE header included), or b"" for none."""
+        body = b""
+        if self.abs_send_time_id is not None:
+            value = (int((now + NTP_OFFSET_S) * (1 << 32)) >> 14) & 0xFFFFFF
+            body += bytes([self.abs_send_time_id << 4 | 2]) + value.to_bytes(3, "big")
+        if self.mid_id is not None and self.mid:
+            mid = self.mid.encode()
+            body += bytes([self.mid_id << 4 | (len(mid) - 1)]) + mid
+        if not body:
+            return b""
+        body += bytes(-len(body) % 4)
+        return struct.pack("!HH", 0xBEDE, len(body) // 4) + body
+
+
 @dataclass
 class RtpStream:
     """One publisher's audio or video: its payloads, looped at their pace from `start`."""
@@ -85,12 +118,13 @@ class RtpStream:
     frames: list[list[bytes]]  # a frame's RTP payloads
     interval: float  # seconds between frames
     clock_step: int  # RTP clock ticks between frames
+    extensions: HeaderExtensions
     start: float = 0.0
     index: int = 0
     sequence: int = field(default_factory=lambda: random.randrange(1 << 16))
     timestamp_origin: int = field(default_factory=lambda: random.randrange(1 << 32))
     sent_frames: int = 0
-    closed: bool = False
+    give_up_at: float = 0.0  # a stream never connected by then is dropped
 
     def due(self) -> float:
         return self.start + self.index * self.interval
@@ -98,13 +132,15 @@ class RtpStream:
     def send_frame(self) -> None:
         payloads = self.frames[self.index % len(self.frames)]
         timestamp = (self.timestamp_origin + self.index * self.clock_step) & 0xFFFFFFFF
+        extensions = self.extensions.block(time.time())
+        first_byte = 0x90 if extensions else 0x80  # version 2, with or without extensions
         last = len(payloads) - 1
         for position, payload in enumerate(payloads):
             marker = 0x80 if position == last else 0
             header = RTP_HEADER.pack(
-                0x80, marker | self.payload_type, self.sequence, timestamp, self.ssrc
+                first_byte, marker | self.payload_type, self.sequence, timestamp, self.ssrc
             )
-            self.send(header + payload)
+            self.send(header + extensions + payload)
             self.sequence = (self.sequence + 1) & 0xFFFF
         self.index += 1
         self.sent_frames += 1
@@ -113,20 +149,23 @@ class RtpStream:
 class RtpPacer:
     """Sends every stream's next frame when it is due, from one task (`run`)."""
 
+    CONNECT_WITHIN_S = 30.0
+
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, RtpStream]] = []
         self._order = itertools.count()
-        self._vp8: dict[int, list[list[bytes]]] = {}
+        # By media object (kept alive here, so its id is never another's).
+        self._vp8: dict[int, tuple[object, list[list[bytes]]]] = {}
 
-    def vp8_payloads(self, frames: list[bytes], fps: int) -> list[list[bytes]]:
-        """`vp8_frames`, packetised once for all the publishers of the same media."""
-        key = id(frames)
-        if key not in self._vp8:
-            self._vp8[key] = vp8_frames(frames, fps)
-        return self._vp8[key]
+    def vp8_payloads(self, media: object, frames: list[bytes], fps: int) -> list[list[bytes]]:
+        """`vp8_frames` of `media`'s video, packetised once for all its publishers."""
+        if id(media) not in self._vp8:
+            self._vp8[id(media)] = (media, vp8_frames(frames, fps))
+        return self._vp8[id(media)][1]
 
     def add(self, stream: RtpStream) -> None:
         stream.start = time.monotonic()
+        stream.give_up_at = stream.start + self.CONNECT_WITHIN_S
         heapq.heappush(self._heap, (stream.due(), next(self._order), stream))
 
     async def run(self) -> None:
@@ -134,15 +173,16 @@ class RtpPacer:
             now = time.monotonic()
             while self._heap and self._heap[0][0] <= now + 0.001:
                 _, order, stream = heapq.heappop(self._heap)
-                if stream.closed:
-                    continue
                 try:
                     stream.send_frame()
                 except ConnectionError:
-                    if stream.sent_frames:  # the publisher left
-                        continue
+                    if stream.sent_frames or now > stream.give_up_at:
+                        continue  # the publisher left, or never connected: drop the stream
                     stream.start = now + 0.02  # not connected yet: begin again a little later
                     stream.index = 0
+                except Exception:  # one broken stream must not silence every family
+                    log.exception("a paced stream failed and was dropped")
+                    continue
                 heapq.heappush(self._heap, (stream.due(), order, stream))
             delay = self._heap[0][0] - time.monotonic() if self._heap else 0.02
             await asyncio.sleep(min(max(delay, 0.0), 0.02))
@@ -183,6 +223,7 @@ def paced_stream(
     answer = next(
         m for m in SessionDescription.parse(answer_sdp).media if m.rtp.muxId == transceiver.mid
     )
+    ids = {x.uri: x.id for x in answer.rtp.headerExtensions}
     fid = next((g for g in offer.ssrc_group if g.semantic == "FID"), None)
     ssrc = int(fid.items[0]) if fid is not None else offer.ssrc[0].ssrc
     payload_type = answer.rtp.codecs[0].payloadType
@@ -194,4 +235,5 @@ def paced_stream(
         frames=frames,
         interval=interval,
         clock_step=round(clock * interval),
+        extensions=HeaderExtensions(ids.get(ABS_SEND_TIME), ids.get(MID), transceiver.mid or ""),
     )

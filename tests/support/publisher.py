@@ -239,7 +239,7 @@ class SimulatedFamily:
                     caps = RTCRtpSender.getCapabilities("video").codecs
                     transceiver.setCodecPreferences([c for c in caps if c.name in wanted])
                     if self.pacer is not None:
-                        frames = self.pacer.vp8_payloads(packets, self.media.fps)
+                        frames = self.pacer.vp8_payloads(self.media, packets, self.media.fps)
                         paced.append((transceiver, frames, interval, VIDEO_CLOCK))
                 else:
                     track = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK, start)

@@ -175,6 +175,7 @@ class _FramesOnLoop:
         self._track_queue = track_queue
         self._decoders: dict[str, Any] = {}
         self._ended = threading.Event()
+        self._failures = 0
 
     def put(self, item: tuple[Any, Any] | None) -> None:
         if item is None:  # the receiver stops
@@ -188,9 +189,11 @@ class _FramesOnLoop:
             for frame in decoder.decode(encoded_frame):
                 self._track_queue.put_nowait(frame)
         except Exception:  # never into aiortc's receive loop: drop the frame, as it would
-            log.exception("a received %s frame could not be handed on", codec.name)
+            self._failures += 1
+            if self._failures == 1:  # once, not 30 times a second
+                log.exception("a received %s frame could not be handed on", codec.name)
 
-    def get(self) -> None:
+    def get(self, *args: Any, **kwargs: Any) -> None:
         self._ended.wait()
 
 

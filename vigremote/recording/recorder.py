@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from vigremote.messages import Participant, RecordingState, RecordingStatus
 from vigremote.paths import recording_dir
 from vigremote.recording.store import Recording, RecordingStore
 from vigremote.recording.timeline import Track
-from vigremote.recording.writer import SegmentWriter, StoreWrites, TimedFrame
+from vigremote.recording.writer import SegmentWriter, StoreWrites, TimedFrame, is_locked
 from vigremote.rooms import Room
 from vigremote.vault.files import Vault
 
@@ -39,6 +40,7 @@ PROGRESS_EVERY_TICKS = 5
 GAP_THRESHOLD_MS = 1000
 RECORDER_ID = "recorder"
 _EXTENSIONS = {"VP8": "webm", "H264": "mkv"}
+_SEGMENT_NUMBER = re.compile(r"-(\d{3,})\.")  # family-003.webm, segment-012.mkv
 
 
 def describe_error(exc: BaseException) -> str:
@@ -177,7 +179,7 @@ class Recorder:
         self._paused_since = None if paused_since is None else mono - (wall - paused_since)
         if status == "paused":
             self.paused_by = "practitioner"
-        self._segments = len(self.store.segments(recording.id))
+        self._segments = self._segments_so_far(recording)
         self.store.reopen(recording.id, status)
         now_s = self.elapsed_ms() / 1000
         if now_s > on_disk_s:
@@ -315,15 +317,30 @@ class Recorder:
         folder = recording_dir(self.data_dir, self.recording.case_id, self.recording.id)
         try:
             self.store.add_segment(self.recording.id, self._segments, name, codec)
-        except sqlite3.OperationalError as exc:  # another process holds the database
-            # The family's frames must not wait for it, nor be lost to it: the row is written
-            # as soon as the database lets us (StoreWrites retries), the file starts now.
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc):
+                raise
+            # Another process holds the database. The family's frames must not wait for it,
+            # nor be lost to it: the file starts now, its row as soon as the database lets
+            # us; if it never does, the recording stops as failed, saying so.
             log.warning("recording %s: segment %s listed later: %s", self.recording.id, name, exc)
-            self._writes.submit(
-                self.store.add_segment, self.recording.id, self._segments, name, codec
+            self._writes.submit_until_written(
+                self.store.add_segment,
+                self.recording.id,
+                self._segments,
+                name,
+                codec,
+                on_failure=self._tap_failed,
             )
         track.writer = SegmentWriter(self.vault, folder / name, self._writer_failed_threadsafe)
         track.codec = codec
+
+    def _segments_so_far(self, recording: Recording) -> int:
+        """The last segment number used: its rows, or a file whose row never landed (the
+        database was held when it began, and the process died before it was free)."""
+        folder = recording_dir(self.data_dir, recording.case_id, recording.id)
+        numbers = [int(m[1]) for p in folder.iterdir() if (m := _SEGMENT_NUMBER.search(p.name))]
+        return max([len(self.store.segments(recording.id)), *numbers])
 
     def _rotate_segment(self, track: Track) -> None:
         """The video codec changed (a different browser rejoined): start a new file."""

@@ -17,7 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -228,12 +228,15 @@ class SegmentWriter:
                     log.warning("sealing the end of %s failed: %r", self.path, exc)
 
 
-LOCKED_RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)  # then it is reported and dropped
+LOCKED_RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)  # waits between tries while the database is held
 
 
-def _locked(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc)
-    return "database is locked" in text or "database is busy" in text
+def is_locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection (another process) holds the database."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "is locked" in str(exc) or "is busy" in str(exc)
 
 
 def _name(write: Callable[..., None]) -> str:
@@ -245,7 +248,10 @@ class StoreWrites:
 
     A write can wait on the disk (SQLite's WAL is fsynced on commit); frames must not. The
     connection is shared with the event loop thread (SQLite serializes calls on it); these
-    writes are serialized among themselves, and `drain` waits for them before a stop.
+    writes are serialized among themselves, and `drain` waits for them before a stop. A
+    failed write is logged and dropped (the database may sit on a full disk: the recording
+    goes on), unless it must land: then it is tried again while the database is held by
+    another process, and `on_failure` hears if it never lands.
     """
 
     def __init__(self) -> None:
@@ -253,24 +259,48 @@ class StoreWrites:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, write: Callable[..., None], *args: Any) -> None:
-        task = asyncio.create_task(self.run(write, *args))
+        self._start(self.run(write, *args))
+
+    def submit_until_written(
+        self,
+        write: Callable[..., None],
+        *args: Any,
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
+        self._start(self._until_written(write, args, on_failure))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def run(self, write: Callable[..., None], *args: Any) -> None:
+        async with self._lock:
+            try:
+                await asyncio.to_thread(write, *args)
+            except Exception:
+                log.exception("recording store write %s failed", _name(write))
+
+    async def _until_written(
+        self,
+        write: Callable[..., None],
+        args: tuple[Any, ...],
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
         async with self._lock:
             for wait_s in (*LOCKED_RETRY_S, None):
                 try:
                     await asyncio.to_thread(write, *args)
                     return
                 except sqlite3.OperationalError as exc:
-                    # Several processes share the database: one may hold it for a while.
-                    if wait_s is None or not _locked(exc):
+                    if wait_s is None or not is_locked(exc):
                         log.exception("recording store write %s failed", _name(write))
+                        on_failure(exc)
                         return
                     await asyncio.sleep(wait_s)
-                except Exception:  # the database may sit on a full disk: the recording goes on
+                except Exception as exc:
                     log.exception("recording store write %s failed", _name(write))
+                    on_failure(exc)
                     return
 
     async def drain(self) -> None:
