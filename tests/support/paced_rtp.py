@@ -202,6 +202,8 @@ def srtp_sender(dtls: RTCDtlsTransport) -> Callable[[bytes], None]:
                 raise ConnectionError("no ICE pair yet")
             route.append((dtls._tx_srtp, pair.protocol.transport, pair.remote_addr))
         srtp, socket, address = route[0]
+        if socket.is_closing():  # the family left (its DTLS state may not say so yet)
+            raise ConnectionError("the ICE socket is closed")
         socket.sendto(srtp.protect(rtp), address)
 
     return send
