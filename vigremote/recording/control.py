@@ -17,7 +17,7 @@ from vigremote.consent.policy import recorded_for
 from vigremote.errors import UserError
 from vigremote.paths import recording_dir
 from vigremote.recording.recorder import RECORDER_ID, Recorder
-from vigremote.recording.store import LIVE_STATUSES, RecordingStore
+from vigremote.recording.store import LIVE_STATUSES, Recording, RecordingStore
 from vigremote.rooms import Participant, Room
 from vigremote.state import CONFIG, CONSENTS, LIVE, RECORDINGS, STORE, VAULT
 from vigremote.vault.files import Vault
@@ -152,11 +152,7 @@ async def carry_on(app: web.Application, room: Room) -> Recorder | None:
     if recorder.recording is not None:
         return recorder  # another join is carrying it on
     recorder.recording = recording
-    folder = recording_dir(app[CONFIG].data_dir, recording.case_id, recording.id)
-    files = [folder / name for name in store.segments(recording.id)]
-    files = [f for f in files if f.exists()]
-    await asyncio.to_thread(finish_segments, app[VAULT], files)
-    on_disk_s = await asyncio.to_thread(probe_duration, app[VAULT], files)
+    _, on_disk_s = await finish_on_disk(app, recording)
     await recorder.adopt(recording, on_disk_s)
     log.warning("recording %s carried on here (%.1f s were on disk)", recording.id, on_disk_s)
     return recorder
@@ -212,10 +208,20 @@ def finish_segments(vault: Vault, paths: list[Path]) -> None:
             log.error("recording segment %s could not be finished: %s", path, exc)
 
 
+async def finish_on_disk(app: web.Application, recording: Recording) -> tuple[list[Path], float]:
+    """The files a crash left of `recording`, marked whole again, and the seconds they hold
+    (in threads: sealed files are read and written)."""
+    folder = recording_dir(app[CONFIG].data_dir, recording.case_id, recording.id)
+    files = [folder / name for name in app[RECORDINGS].segments(recording.id)]
+    files = [f for f in files if f.exists()]
+    await asyncio.to_thread(finish_segments, app[VAULT], files)
+    return files, await asyncio.to_thread(probe_duration, app[VAULT], files)
+
+
 async def recover_interrupted(app: web.Application) -> None:
     """At start-up, recordings a crash left 'recording' become 'interrupted' and stay usable;
     not those another live process is recording (nor any, while Redis cannot say which)."""
-    store, data_dir = app[RECORDINGS], app[CONFIG].data_dir
+    store = app[RECORDINGS]
     keep: set[str] = set()
     for recording in store.in_progress():
         try:
@@ -226,10 +232,6 @@ async def recover_interrupted(app: web.Application) -> None:
             keep.add(recording.id)
     for recording_id in store.mark_interrupted(keep=keep):
         recording = store.get(recording_id)
-        folder = recording_dir(data_dir, recording.case_id, recording.id)
-        files = [folder / name for name in store.segments(recording.id)]
-        files = [f for f in files if f.exists()]
-        await asyncio.to_thread(finish_segments, app[VAULT], files)
-        duration = await asyncio.to_thread(probe_duration, app[VAULT], files)
+        files, duration = await finish_on_disk(app, recording)
         store.set_progress(recording.id, duration, sum(f.stat().st_size for f in files))
         log.warning("recording %s was interrupted; %.1f s kept", recording.id, duration)

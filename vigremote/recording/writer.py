@@ -292,16 +292,13 @@ class StoreWrites:
                 try:
                     await asyncio.to_thread(write, *args)
                     return
-                except sqlite3.OperationalError as exc:
-                    if wait_s is None or not is_locked(exc):
+                except Exception as exc:
+                    locked = isinstance(exc, sqlite3.OperationalError) and is_locked(exc)
+                    if not locked or wait_s is None:
                         log.exception("recording store write %s failed", _name(write))
                         on_failure(exc)
                         return
                     await asyncio.sleep(wait_s)
-                except Exception as exc:
-                    log.exception("recording store write %s failed", _name(write))
-                    on_failure(exc)
-                    return
 
     async def drain(self) -> None:
         if self._tasks:
