@@ -41,10 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.support` when run as a file
 
-import aiohttp
 import av
 
 from bench.procs import cpu_seconds, free_port
+from bench.recording import wait_http
 from bench.review import new_master_key, versions
 from tests.support.paced_rtp import RtpPacer
 from tests.support.publisher import EncodedMedia, SimulatedFamily, encode_media
@@ -142,16 +142,8 @@ class Servers:
             if self.count == 1 or len(self.workers) == self.count:
                 break
             await asyncio.sleep(0.05)
-        async with aiohttp.ClientSession() as http:
-            for url in self.urls():
-                for _ in range(400):
-                    try:
-                        async with http.get(f"http://{url}/api/openapi.json") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.05)
+        for url in self.urls():
+            await wait_http(f"http://{url}/api/openapi.json")
 
     def stop(self) -> None:
         self.process.terminate()

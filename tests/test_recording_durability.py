@@ -18,7 +18,7 @@ import aiohttp
 import av
 import pytest
 
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import RunningServer, answers, free_port, start_server
 from tests.recording_helpers import call, media
 from tests.support.numbered_video import av_input
 from tests.support.publisher import SimulatedFamily
@@ -53,14 +53,7 @@ async def server_process(data: Path, port: int) -> AsyncIterator[subprocess.Pope
         stderr=subprocess.DEVNULL,
     )
     try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/api/openapi.json") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
+        await answers(f"http://127.0.0.1:{port}")
         yield process
     finally:
         if process.poll() is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import answers, free_port
 from tests.recording_helpers import media
 from tests.support.publisher import SimulatedFamily
 from tests.support.redis_server import PrivateRedis
@@ -54,19 +54,6 @@ class Cluster:
             found = WORKER_LINE.search(line)
             if found:
                 self.workers[found[1]] = (int(found[2]), int(found[3]))
-
-
-async def answers(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            try:
-                async with http.get(f"{url}/api/openapi.json") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
 
 
 @asynccontextmanager

@@ -225,30 +225,29 @@ class SimulatedFamily:
         paced: list[tuple[RTCRtpTransceiver, list[list[bytes]], float, int]] = []
         for slot in slots:
             if slot["name"] == "camera" and slot["send"] and self.media is not None:
-                if slot["kind"] == "video":
+                kind = slot["kind"]
+                if kind == "video":
                     packets = [d for d, _ in self.media.video]
-                    interval = 1 / self.media.fps
-                    track: MediaStreamTrack = PacedPacketTrack(
-                        "video", packets, interval, VIDEO_CLOCK, start
-                    )
-                    if self.pacer is not None:
-                        assert self.media.codec == "VP8", "the pacer packetises VP8 only"
-                        track = IdleTrack("video")
-                    transceiver = pc.addTransceiver(track, direction="sendrecv")
+                    interval, clock = 1 / self.media.fps, VIDEO_CLOCK
+                else:
+                    packets, interval, clock = self.media.audio, 0.02, AUDIO_CLOCK
+                track: MediaStreamTrack = (
+                    PacedPacketTrack(kind, packets, interval, clock, start)
+                    if self.pacer is None
+                    else IdleTrack(kind)
+                )
+                transceiver = pc.addTransceiver(track, direction="sendrecv")
+                if kind == "video":
                     wanted = (self.media.codec, "rtx")
                     caps = RTCRtpSender.getCapabilities("video").codecs
                     transceiver.setCodecPreferences([c for c in caps if c.name in wanted])
-                    if self.pacer is not None:
+                if self.pacer is not None:
+                    if kind == "video":
+                        assert self.media.codec == "VP8", "the pacer packetises VP8 only"
                         frames = self.pacer.vp8_payloads(self.media, packets, self.media.fps)
-                        paced.append((transceiver, frames, interval, VIDEO_CLOCK))
-                else:
-                    track = PacedPacketTrack("audio", self.media.audio, 0.02, AUDIO_CLOCK, start)
-                    if self.pacer is not None:
-                        track = IdleTrack("audio")
-                    transceiver = pc.addTransceiver(track, direction="sendrecv")
-                    if self.pacer is not None:
-                        frames = [[data] for data in self.media.audio]
-                        paced.append((transceiver, frames, 0.02, AUDIO_CLOCK))
+                    else:
+                        frames = [[data] for data in packets]
+                    paced.append((transceiver, frames, interval, clock))
             else:
                 transceiver = pc.addTransceiver(slot["kind"], direction="recvonly")
             transceivers.append((slot, transceiver))
